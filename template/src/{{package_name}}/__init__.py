@@ -1,0 +1,1 @@
+"""The service's package. README.md describes its layout."""

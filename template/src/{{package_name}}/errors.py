@@ -1,0 +1,156 @@
+"""One shape for every error: RFC 9457 problem details (`application/problem+json`).
+
+Routes raise `ProblemError` (or a subclass); FastAPI's own HTTP and validation
+errors and any unexpected exception are converted to the same shape here, so a
+client never has to parse more than one error format.
+"""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+logger = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. Extra members (`errors`, `checks`) are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str | None = Field(default=None, examples=["Order 42 does not exist."])
+    instance: str | None = Field(default=None, examples=["/orders/42"])
+
+
+class ProblemError(Exception):
+    """An error with a status, a human-readable detail and optional extra members."""
+
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.headers = headers
+        self.extensions = extensions
+
+
+class NotFoundError(ProblemError):
+    status = HTTPStatus.NOT_FOUND
+
+
+class ConflictError(ProblemError):
+    status = HTTPStatus.CONFLICT
+
+
+class ServiceUnavailableError(ProblemError):
+    """A dependency (database, broker, upstream) cannot be reached right now."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = Problem(
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        **extensions,
+    )
+    return JSONResponse(
+        jsonable_encoder(body, exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    where = ", ".join(".".join(str(part) for part in e["loc"]) for e in errors)
+    return f"The request is not valid: {where}.", errors
+
+
+async def _to_problem(request: Request, exc: Exception) -> JSONResponse:
+    match exc:
+        case ProblemError():
+            return problem_response(
+                request, exc.status, exc.detail, headers=exc.headers, **exc.extensions
+            )
+        case RequestValidationError():
+            detail, errors = _validation_detail(exc)
+            return problem_response(
+                request, HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors=errors
+            )
+        case StarletteHTTPException():
+            phrase = HTTPStatus(exc.status_code).phrase
+            said = exc.detail if exc.detail and exc.detail != phrase else None
+            return problem_response(request, exc.status_code, said, headers=exc.headers)
+        case _:
+            # The traceback goes to the log, never to the client.
+            logger.error(
+                "unhandled error on %s %s",
+                request.method,
+                request.url.path,
+                exc_info=exc,
+            )
+            return problem_response(
+                request,
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred.",
+            )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for exc_class in (
+        ProblemError,
+        RequestValidationError,
+        StarletteHTTPException,
+        Exception,
+    ):
+        app.add_exception_handler(exc_class, _to_problem)
+
+
+# Documented on every route, so the OpenAPI schema tells the truth about errors.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    HTTPStatus.UNPROCESSABLE_ENTITY.value: {
+        "model": Problem,
+        "description": "The request is not valid; `errors` lists each problem.",
+        "content": {PROBLEM_JSON: {}},
+    },
+    HTTPStatus.INTERNAL_SERVER_ERROR.value: {
+        "model": Problem,
+        "description": "An unexpected error; details are in the server log.",
+        "content": {PROBLEM_JSON: {}},
+    },
+}
