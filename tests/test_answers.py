@@ -1,0 +1,325 @@
+"""Every rule on the answers, with good answers that pass and bad ones that fail
+with a message of their own. Answers go in through `data` (what `--data` and
+`--data-file` feed), which copier validates with the same validators as the prompt;
+test_prompt.py drives the prompt itself."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, answers_for
+
+GOOD: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "slug and package follow the name",
+        {"project_name": "Order Service"},
+        {"project_slug": "order-service", "package_name": "order_service"},
+    ),
+    (
+        "slug drops leading digits and punctuation",
+        {"project_name": "2048 Games!"},
+        {"project_slug": "games", "package_name": "games"},
+    ),
+    (
+        "explicit slug and package",
+        {"project_slug": "svc-2", "package_name": "svc_two"},
+        {"project_slug": "svc-2", "package_name": "svc_two"},
+    ),
+    (
+        "concerns are normalised",
+        {"concerns": " Order Items, weather-API ,ThumbnailJobs,,"},
+        {"concern_list": ["order_items", "weather_api", "thumbnail_jobs"]},
+    ),
+    (
+        "empty concerns give a bare service",
+        {"concerns": ""},
+        {
+            "concern_list": [],
+            "cpu_concerns": [],
+            "http_concerns": [],
+            "db_concerns": [],
+            "has_database": False,
+            "has_http": False,
+            "has_worker": False,
+        },
+    ),
+    (
+        "defaults split the example concerns three ways",
+        {},
+        {
+            "concern_list": ["orders", "weather", "thumbnails"],
+            "cpu_concerns": ["thumbnails"],
+            "http_concerns": ["weather"],
+            "db_concerns": ["orders"],
+            "has_database": True,
+            "has_http": True,
+            "has_worker": True,
+        },
+    ),
+    (
+        "kinds follow the multiselects",
+        {
+            "concerns": "reports, billing, geo, ledger",
+            "cpu_concerns": ["reports"],
+            "http_concerns": ["geo", "billing"],
+        },
+        {
+            "io_concerns": ["billing", "geo", "ledger"],
+            "http_concerns": ["billing", "geo"],
+            "db_concerns": ["ledger"],
+            "has_worker": True,
+        },
+    ),
+    (
+        "all CPU-bound: the http question is not asked",
+        {"concerns": "a, b", "cpu_concerns": ["a", "b"]},
+        {"io_concerns": [], "http_concerns": [], "has_database": False},
+    ),
+    (
+        "a 32-character concern",
+        {"concerns": "a" * 32},
+        {"concern_list": ["a" * 32]},
+    ),
+    (
+        "plus-addressed email",
+        {"author_email": "first.last+svc@mail.example.co.uk"},
+        {"author_email": "first.last+svc@mail.example.co.uk"},
+    ),
+    (
+        "free text may hold quotes, braces and unicode",
+        {"description": 'Say "hi" {{ x }} \\ café ☕', "author_name": "Zoë O'Brien"},
+        {"description": 'Say "hi" {{ x }} \\ café ☕', "author_name": "Zoë O'Brien"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [pytest.param(a, e, id=name) for name, a, e in GOOD],
+)
+def test_good_answers(
+    template_dir: Path, answers: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    result = answers_for(template_dir, answers)
+    assert {key: result[key] for key in expected} == expected
+
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("empty project name", {"project_name": "  "}, "project name cannot be empty"),
+    (
+        "multi-line project name",
+        {"project_name": "a\nb"},
+        "project name must be a single line",
+    ),
+    (
+        "slug with capitals",
+        {"project_slug": "Order"},
+        "slug must start with a lowercase letter",
+    ),
+    (
+        "slug with underscore",
+        {"project_slug": "order_svc"},
+        "only lowercase letters, digits and hyphens",
+    ),
+    ("slug ending in hyphen", {"project_slug": "order-"}, "cannot end with a hyphen"),
+    ("slug with a trailing newline", {"project_slug": "order\n"}, "(got 'order\n')"),
+    ("name with no letters gives an empty slug", {"project_name": "2048"}, "got ''"),
+    (
+        "package starting with a digit",
+        {"package_name": "1svc"},
+        "package name must start with a lowercase letter",
+    ),
+    (
+        "package with a hyphen",
+        {"package_name": "order-svc"},
+        "only lowercase letters, digits and underscores",
+    ),
+    ("package with a trailing newline", {"package_name": "svc\n"}, "(got 'svc\n')"),
+    (
+        "package is a keyword",
+        {"package_name": "lambda"},
+        "'lambda' is a Python keyword",
+    ),
+    (
+        "package is a stdlib module",
+        {"package_name": "json"},
+        "'json' is a standard-library module",
+    ),
+    (
+        "package shadows a dependency",
+        {"package_name": "celery"},
+        "'celery' is the import name of a dependency",
+    ),
+    (
+        "package named like a project folder",
+        {"package_name": "tests"},
+        "folder name the generated project uses",
+    ),
+    (
+        "description with a newline",
+        {"description": "one\ntwo"},
+        "description must be a single line",
+    ),
+    ("author with a tab", {"author_name": "a\tb"}, "author name must be a single line"),
+    ("empty author", {"author_name": ""}, "author name cannot be empty"),
+    ("email without @", {"author_email": "someone"}, "'someone' is not an address"),
+    (
+        "email without domain dot",
+        {"author_email": "a@localhost"},
+        "'a@localhost' is not an address",
+    ),
+    (
+        "email with spaces",
+        {"author_email": "a b@example.com"},
+        "'a b@example.com' is not an address",
+    ),
+    (
+        "email with a trailing newline",
+        {"author_email": "a@example.com\n"},
+        "'a@example.com\n' is not an address",
+    ),
+    (
+        "concern not an identifier",
+        {"concerns": "orders, 9lives"},
+        "Concern '9lives' is not a valid name",
+    ),
+    (
+        "concern with non-ASCII letters",
+        {"concerns": "cafés"},
+        "Concern 'cafés' is not a valid name",
+    ),
+    (
+        "concern with punctuation",
+        {"concerns": "orders!"},
+        "Concern 'orders!' is not a valid name",
+    ),
+    (
+        "concern is a keyword",
+        {"concerns": "orders, class"},
+        "Concern 'class' is a Python keyword",
+    ),
+    (
+        "concern duplicated after normalisation",
+        {"concerns": "Order Items, order-items"},
+        "Concern 'order-items' (normalised to 'order_items') is listed twice",
+    ),
+    (
+        "concern the project uses itself",
+        {"concerns": "orders, Health"},
+        "Concern 'Health' (normalised to 'health') is a name the generated project uses itself",
+    ),
+    (
+        "concern named like a module",
+        {"concerns": "worker"},
+        "Concern 'worker' is a name the generated project uses itself",
+    ),
+    ("concern too long", {"concerns": "a" * 33}, "is too long"),
+    (
+        "cpu concern not among the concerns",
+        {"cpu_concerns": ["nope"]},
+        "Invalid choice for 'cpu_concerns': 'nope'",
+    ),
+    (
+        "cpu concern given un-normalised",
+        {"concerns": "Order Items", "cpu_concerns": ["Order Items"]},
+        "Invalid choice for 'cpu_concerns': 'Order Items'",
+    ),
+    (
+        "http concern that is CPU-bound",
+        {"cpu_concerns": ["thumbnails"], "http_concerns": ["thumbnails"]},
+        "Invalid choice for 'http_concerns': 'thumbnails'",
+    ),
+    ("unknown CI", {"ci": "jenkins"}, "Invalid choice for 'ci': 'jenkins'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [pytest.param(a, m, id=name) for name, a, m in BAD],
+)
+def test_bad_answers(template_dir: Path, answers: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        answers_for(template_dir, answers)
+
+
+def test_bad_answers_have_distinct_messages() -> None:
+    messages = [message for _, _, message in BAD]
+    assert len(set(messages)) == len(messages)
+
+
+def _copier_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(BIN / "copier"),
+            "copy",
+            "--trust",
+            "--defaults",
+            "--skip-tasks",
+            "--quiet",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_data_file_is_validated(template_dir: Path, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text(yaml.safe_dump({"project_name": "Svc", "concerns": "jobs"}))
+    result = _copier_cli(
+        "--data-file", str(answers), str(template_dir), "out", cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert "Concern 'jobs' is a name the generated project uses itself" in result.stderr
+    assert not (tmp_path / "out").exists(), "a refused answer must leave nothing behind"
+
+
+def test_data_file_good_answers_render(template_dir: Path, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text(
+        yaml.safe_dump(
+            {"project_name": "Svc", "concerns": "Order Items", "docker": False}
+        )
+    )
+    result = _copier_cli(
+        "--data-file", str(answers), str(template_dir), "out", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    recorded = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text())
+    assert recorded["concerns"] == "Order Items"
+    assert recorded["docker"] is False
+
+
+def test_cli_data_is_validated(template_dir: Path, tmp_path: Path) -> None:
+    result = _copier_cli(
+        "--data",
+        "project_name=Svc",
+        "--data",
+        "package_name=asyncio",
+        str(template_dir),
+        "out",
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "'asyncio' is a standard-library module" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_stdlib_list_covers_this_interpreter() -> None:
+    macros = (ROOT / "includes" / "macros.jinja").read_text()
+    block = macros.split("set stdlib_modules = [", 1)[1].split("]", 1)[0]
+    listed = set(re.findall(r'"([a-z0-9_]+)"', block))
+    public = {
+        name.lower() for name in sys.stdlib_module_names if not name.startswith("_")
+    }
+    assert public - listed == set()

@@ -1,0 +1,59 @@
+"""The interactive prompt, driven through a pseudo-terminal: bad answers are refused
+in place with their message, and the person can correct them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pexpect
+import yaml
+
+from conftest import BIN
+
+CLEAR_LINE = "\x15"  # Ctrl-U: discard what the prompt holds before retyping
+
+
+def test_prompt_refuses_bad_answers_and_accepts_corrections(
+    template_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    child = pexpect.spawn(
+        str(BIN / "copier"),
+        ["copy", "--trust", "--skip-tasks", str(template_dir), str(out)],
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 200),
+        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
+    )
+    steps = [
+        ("as people write it", "\r"),
+        ("The project name cannot be empty", "Billing\r"),
+        ("Distribution and command name", "\r"),
+        ("Python import name", CLEAR_LINE + "json\r"),
+        ("'json' is a standard-library module", CLEAR_LINE + "billing_svc\r"),
+        ("One line saying", "\r"),
+        ("Author or team name", "\r"),
+        ("Author or team email", CLEAR_LINE + "nobody\r"),
+        ("'nobody' is not an address", CLEAR_LINE + "team@example.com\r"),
+        (r"concerns \(domains\)", CLEAR_LINE + "Invoices, invoices\r"),
+        ("'invoices' is listed twice", CLEAR_LINE + "Invoices, fx rates, pdf\r"),
+        ("CPU-bound", "\r"),
+        ("external HTTP API", "\r"),
+        ("container image", "\r"),
+        ("CI service", "\r"),
+    ]
+    try:
+        for expected, reply in steps:
+            child.expect(expected)
+            child.send(reply)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    answers = yaml.safe_load((out / ".copier-answers.yml").read_text())
+    assert answers["project_name"] == "Billing"
+    assert answers["package_name"] == "billing_svc"
+    assert answers["author_email"] == "team@example.com"
+    assert answers["concerns"] == "Invoices, fx rates, pdf"
+    assert (out / "src" / "billing_svc" / "app.py").is_file()
