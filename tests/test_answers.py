@@ -83,9 +83,9 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"io_concerns": [], "http_concerns": [], "has_database": False},
     ),
     (
-        "a 32-character concern",
-        {"concerns": "a" * 32},
-        {"concern_list": ["a" * 32]},
+        "a 28-character concern",
+        {"concerns": "a" * 28},
+        {"concern_list": ["a" * 28]},
     ),
     (
         "plus-addressed email",
@@ -220,7 +220,10 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"concerns": "worker"},
         "Concern 'worker' is a name the generated project uses itself",
     ),
-    ("concern too long", {"concerns": "a" * 33}, "is too long"),
+    ("concern too long", {"concerns": "a" * 29}, "is too long"),
+    ("concerns with the same row name", {"concerns": "order, orders"}, "Concerns 'order' and 'orders' would both call one row 'order'"),
+    ("concern whose model class is taken", {"concerns": "bases"}, "would name its model class 'Base'"),
+    ("package name too long", {"package_name": "p" * 33}, "is too long: keep it to 32 characters"),
     (
         "cpu concern not among the concerns",
         {"cpu_concerns": ["nope"]},

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `migrate` works wherever it is installed."""
