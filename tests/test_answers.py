@@ -221,9 +221,21 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "Concern 'worker' is a name the generated project uses itself",
     ),
     ("concern too long", {"concerns": "a" * 29}, "is too long"),
-    ("concerns with the same row name", {"concerns": "order, orders"}, "Concerns 'order' and 'orders' would both call one row 'order'"),
-    ("concern whose model class is taken", {"concerns": "bases"}, "would name its model class 'Base'"),
-    ("package name too long", {"package_name": "p" * 33}, "is too long: keep it to 32 characters"),
+    (
+        "concerns with the same row name",
+        {"concerns": "order, orders"},
+        "Concerns 'order' and 'orders' would both call one row 'order'",
+    ),
+    (
+        "concern whose model class is taken",
+        {"concerns": "bases"},
+        "would name its model class 'Base'",
+    ),
+    (
+        "package name too long",
+        {"package_name": "p" * 33},
+        "is too long: keep it to 32 characters",
+    ),
     (
         "cpu concern not among the concerns",
         {"cpu_concerns": ["nope"]},

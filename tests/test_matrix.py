@@ -1,0 +1,294 @@
+"""Every combination of the options, rendered and checked; every distinct Python
+project among them runs its own test suite against real services.
+
+The options: database / external-API / CPU-bound concerns each present or absent,
+`docker` on or off, and `ci` one of three: 2 x 2 x 2 x 2 x 3 = 48 renders. `docker`
+and `ci` change no Python file (test_delivery_options_change_no_python proves it
+for every code combination), so each of the 8 code combinations runs its suite once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import (
+    BIN,
+    Renderer,
+    check_project,
+    run,
+    run_project_tests,
+    snapshot_template,
+)
+
+
+@dataclass(frozen=True)
+class Combo:
+    db: bool
+    http: bool
+    cpu: bool
+    docker: bool = True
+    ci: str = "github"
+
+    @property
+    def code(self) -> Combo:
+        """The combination with the delivery options at their defaults."""
+        return Combo(self.db, self.http, self.cpu)
+
+    @property
+    def id(self) -> str:
+        kinds = [
+            k
+            for k, on in (("db", self.db), ("http", self.http), ("cpu", self.cpu))
+            if on
+        ]
+        return "-".join(
+            [*(kinds or ["bare"]), "docker" if self.docker else "nodocker", self.ci]
+        )
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        concerns = [
+            *(["orders"] if self.db else []),
+            *(["weather"] if self.http else []),
+        ]
+        concerns += ["thumbnails"] if self.cpu else []
+        return {
+            "concerns": ", ".join(concerns),
+            "cpu_concerns": ["thumbnails"] if self.cpu else [],
+            "http_concerns": ["weather"] if self.http else [],
+            "docker": self.docker,
+            "ci": self.ci,
+        }
+
+
+CODE = [Combo(*kinds) for kinds in itertools.product([True, False], repeat=3)]
+ALL = [
+    Combo(c.db, c.http, c.cpu, docker, ci)
+    for c in CODE
+    for docker, ci in itertools.product([True, False], ["github", "gitlab", "none"])
+]
+
+#: Files that are empty on purpose.
+EMPTY_ON_PURPOSE = {"py.typed", "__init__.py"}
+LEFTOVER_JINJA = re.compile(r"\{\{|\{%|\{#")
+
+
+@cache
+def _template() -> Path:
+    return snapshot_template(Path(tempfile.mkdtemp(prefix="matrix-template-")) / "t")
+
+
+@cache
+def rendered(combo: Combo) -> Path:
+    """Render `combo` once per test process."""
+    base = Path(tempfile.mkdtemp(prefix=f"matrix-{combo.id}-"))
+    return Renderer(_template(), base)(combo.answers, name="project")
+
+
+def _files(project: Path) -> list[Path]:
+    return [
+        p for p in sorted(project.rglob("*")) if p.is_file() and ".git" not in p.parts
+    ]
+
+
+def _text(project: Path, suffixes: tuple[str, ...]) -> str:
+    return "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in _files(project)
+        if p.name.endswith(suffixes)
+    )
+
+
+def _validate(schema: str, path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{path.name} against {schema}:\n{result.stdout}{result.stderr}"
+    )
+
+
+@pytest.mark.parametrize("combo", ALL, ids=lambda c: c.id)
+def test_render(combo: Combo) -> None:
+    project = rendered(combo)
+    files = _files(project)
+
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        # GitHub Actions' own ${{ ... }} expressions are meant to stay.
+        unrendered = LEFTOVER_JINJA.search(re.sub(r"\$\{\{[^}]*\}\}", "", text))
+        assert not unrendered, f"leftover Jinja in {path.relative_to(project)}"
+        if not text.strip():
+            assert path.name in EMPTY_ON_PURPOSE, (
+                f"{path.relative_to(project)} is empty"
+            )
+        if path.suffix == ".toml":
+            tomllib.loads(text)
+        if path.suffix in {".yml", ".yaml"}:
+            list(yaml.safe_load_all(text))
+
+    _check_files_match_answers(combo, project)
+    _check_delivery_files(combo, project)
+    check_project(project)
+
+
+def _check_files_match_answers(combo: Combo, project: Path) -> None:
+    package = project / "src" / "order_service"
+    code = _text(
+        project, (".py", ".toml", ".ini", ".yml", ".yaml", "Dockerfile", ".example")
+    )
+    src = _text(package, (".py",))
+    assert (package / "orders").is_dir() == combo.db
+    assert (package / "weather").is_dir() == combo.http
+    assert (package / "thumbnails").is_dir() == combo.cpu
+    assert (package / "db.py").exists() == combo.db
+    assert (package / "migrations").is_dir() == combo.db
+    assert (project / "alembic.ini").exists() == combo.db
+    assert (package / "upstream.py").exists() == combo.http
+    assert (package / "worker.py").exists() == combo.cpu
+    assert (package / "jobs.py").exists() == combo.cpu
+    if not combo.cpu:
+        assert not re.search(r"celery|REDIS_URL|redis://", code, re.IGNORECASE), (
+            "Celery/Redis without a CPU concern"
+        )
+    if not combo.db:
+        assert not re.search(
+            r"sqlalchemy|alembic|asyncpg|DATABASE_URL", code, re.IGNORECASE
+        ), "database code without a database concern"
+    if not combo.http:
+        assert "httpx" not in src, "an httpx client without an external-API concern"
+        assert "_API_URL" not in code
+
+
+def _check_delivery_files(combo: Combo, project: Path) -> None:
+    dockerfile, compose = project / "Dockerfile", project / "compose.yaml"
+    github, gitlab = (
+        project / ".github" / "workflows" / "ci.yml",
+        project / ".gitlab-ci.yml",
+    )
+    assert dockerfile.exists() == combo.docker
+    assert compose.exists() == combo.docker
+    assert (project / ".dockerignore").exists() == combo.docker
+    assert (project / "deploy").is_dir() == combo.docker
+    assert github.exists() == (combo.ci == "github")
+    assert gitlab.exists() == (combo.ci == "gitlab")
+    if combo.ci == "github":
+        _validate("vendor.github-workflows", github)
+    if combo.ci == "gitlab":
+        _validate("vendor.gitlab-ci", gitlab)
+    if not combo.docker:
+        return
+    _validate("vendor.compose-spec", compose)
+    services = set(yaml.safe_load(compose.read_text())["services"])
+    expected = {"api"} | ({"postgres", "migrate"} if combo.db else set())
+    expected |= {"redis", "worker", "flower"} if combo.cpu else set()
+    assert services == expected
+    lint = subprocess.run(
+        [str(BIN / "hadolint"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
+    assert users, "the image sets no user"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    manifests = sorted((project / "deploy").glob("*.yaml"))
+    checked = subprocess.run(
+        [str(BIN / "kubernetes-validate"), "--strict", "--quiet", *map(str, manifests)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    if combo.cpu:
+        _check_scaled_object(project / "deploy" / "worker-thumbnails.yaml")
+
+
+def _check_scaled_object(path: Path) -> None:
+    """KEDA has no published schema here: check it scales the right thing instead."""
+    deployment, scaled = yaml.safe_load_all(path.read_text())
+    assert scaled["kind"] == "ScaledObject"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis"
+    # The default QUEUE_PREFIX is the package name (worker.queue_name).
+    assert trigger["metadata"]["listName"] == "order_service.thumbnails"
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["worker", "--queues", "thumbnails"]
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > 90, "longer than the default JOB_TIME_LIMIT"
+
+
+def _python_digest(project: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in _files(project)
+        if p.suffix == ".py"
+    }
+
+
+@pytest.mark.parametrize(
+    "code", CODE, ids=lambda c: c.id.removesuffix("-docker-github")
+)
+def test_delivery_options_change_no_python(code: Combo) -> None:
+    digests = {
+        combo.id: _python_digest(rendered(combo)) for combo in ALL if combo.code == code
+    }
+    assert len(digests) == 6
+    first = next(iter(digests.values()))
+    for combo_id, digest in digests.items():
+        assert digest == first, f"{combo_id} differs in its Python files"
+
+
+@pytest.mark.parametrize(
+    "code", CODE, ids=lambda c: c.id.removesuffix("-docker-github")
+)
+def test_generated_suite(code: Combo) -> None:
+    project = rendered(code)
+    result = run_project_tests(project)
+    assert re.search(r"\b\d+ passed\b", result.stdout), result.stdout[-2000:]
+    assert " failed" not in result.stdout
+    assert " skipped" not in result.stdout
+
+
+@pytest.mark.parametrize("code", [c for c in CODE if c.docker], ids=lambda c: c.id)
+def test_deploy_commands_exist_in_the_cli(code: Combo) -> None:
+    """Every command compose and the manifests run is a command of the CLI."""
+    project = rendered(code)
+    commands: set[str] = set()
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    for service in compose["services"].values():
+        if service.get("image", "").startswith("order-service"):
+            commands.add(service["command"][0])
+    for manifest in (project / "deploy").glob("*.yaml"):
+        for doc in yaml.safe_load_all(manifest.read_text()):
+            spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+            commands |= {c["args"][0] for c in spec.get("containers", [])}
+    commands.add(
+        re.findall(
+            r'^CMD \["(\w+)"', (project / "Dockerfile").read_text(), re.MULTILINE
+        )[0]
+    )
+    assert commands >= {"serve"}
+    for command in sorted(commands):
+        result = run(
+            [sys.executable, "-m", "order_service", command, "--help"], project
+        )
+        assert "Usage" in result.stdout
