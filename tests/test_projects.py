@@ -1,0 +1,87 @@
+"""Projects beyond the matrix: a wide one at the limits of every name, and one
+installed exactly as its README tells a user to."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import BIN, Renderer, check_project, run_project_tests, service_env
+
+#: Four concerns of each kind; one of each kind is as long as a name may be (28).
+WIDE_DB = ["orders", "invoices", "order_items", "customer_loyalty_point_ledger"[:28]]
+WIDE_HTTP = ["weather", "currency_rates", "postal_code_lookup_service_x"]
+WIDE_CPU = ["thumbnails", "pdf_reports", "risk_scores", "image_similarity_embeddings"]
+LONG_PACKAGE = "a_rather_long_package_name_for_x"
+
+
+def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
+    assert max(len(name) for name in WIDE_DB + WIDE_HTTP) == 28
+    assert len(LONG_PACKAGE) == 32
+    concerns = WIDE_DB + WIDE_HTTP + WIDE_CPU
+    project = render(
+        {
+            "package_name": LONG_PACKAGE,
+            "concerns": ", ".join(concerns),
+            "cpu_concerns": WIDE_CPU,
+            "http_concerns": WIDE_HTTP,
+        },
+        name="wide",
+    )
+    package = project / "src" / LONG_PACKAGE
+    assert sorted(
+        p.name for p in package.iterdir() if (p / "router.py").exists()
+    ) == sorted(concerns)
+    check_project(project)
+    result = run_project_tests(project)
+    assert re.search(r"\b\d+ passed\b", result.stdout)
+
+
+def _readme_commands(readme: str, heading: str) -> list[str]:
+    """The commands of the first console block after `heading`, without comments."""
+    section = readme.split(f"## {heading}", 1)[1]
+    block = section.split("```console", 1)[1].split("```", 1)[0]
+    return [
+        line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()
+    ]
+
+
+def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
+    """A fresh virtual environment made by the README's own install command, then
+    the README's own test and check commands: nothing from this repository's
+    environment leaks in."""
+    project = render(name="user")
+    readme = (project / "README.md").read_text()
+    install = _readme_commands(readme, "Getting started")[0]
+    checks = _readme_commands(readme, "Tests and checks")
+    assert install == "uv sync"
+    assert checks[0] == "uv run pytest"
+
+    env = {
+        key: value
+        for key, value in service_env(project).items()
+        if key not in {"PYTHONPATH", "VIRTUAL_ENV", "MYPY_CACHE_DIR"}
+    }
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if Path(p) != BIN
+    )
+    env["UV_PROJECT_ENVIRONMENT"] = str(project / ".venv")
+    for command in [install, *checks]:
+        result = subprocess.run(
+            [str(BIN / "uv"), *command.split()[1:]],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert result.returncode == 0, (
+            f"`{command}` failed:\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}"
+        )
+    assert (project / ".venv" / "bin" / "order-service").exists(), "the console script"
+    assert (project / "uv.lock").exists(), (
+        "uv sync writes the lock the image builds from"
+    )

@@ -1,0 +1,265 @@
+"""`copier update`: a user's edits survive a new template version, and changing the
+answers adds or removes concerns, migrating a live database on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from conftest import check_project, service_env, snapshot_template
+
+V2_CHANGELOG = "Version 2 of the template."
+V2_HEALTH = "Readiness probes run concurrently, each within HEALTH_TIMEOUT seconds."
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository of the template: tag v1 as it is, tag v2 with changes."""
+    repo = snapshot_template(tmp_path_factory.mktemp("repo") / "template")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "v1", cwd=repo)
+    git("tag", "v1", cwd=repo)
+    (repo / "template" / "CHANGELOG.md").write_text(f"# Changes\n\n{V2_CHANGELOG}\n")
+    readme = repo / "template" / "README.md.jinja"
+    readme.write_text(
+        readme.read_text().replace("## Health\n", f"## Health\n\n{V2_HEALTH}\n", 1)
+    )
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "v2", cwd=repo)
+    git("tag", "v2", cwd=repo)
+    return repo
+
+
+def generate(repo: Path, dest: Path, ref: str, answers: dict[str, Any]) -> Path:
+    copier.run_copy(
+        str(repo),
+        dest,
+        data={"project_name": "Order Service", **answers},
+        vcs_ref=ref,
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        quiet=True,
+    )
+    git("init", "-q", "-b", "main", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "generated", cwd=dest)
+    return dest
+
+
+def update(project: Path, ref: str, answers: dict[str, Any] | None = None) -> None:
+    copier.run_update(
+        project,
+        data=answers or {},
+        vcs_ref=ref,
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        skip_tasks=True,
+        quiet=True,
+    )
+
+
+def assert_merged_cleanly(project: Path) -> None:
+    for path in project.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        assert path.suffix != ".rej", f"rejected hunk: {path}"
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert "<<<<<<<" not in text, f"conflict in {path}"
+        assert ">>>>>>>" not in text, f"conflict in {path}"
+
+
+def test_user_edits_survive_a_new_template_version(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(template_repo, tmp_path / "svc", "v1", {"concerns": "orders"})
+    package = project / "src" / "order_service"
+    # The user's own work: a new route, and a README line in their words.
+    (package / "reports.py").write_text(
+        '"""Reports the user added."""\n\n'
+        "from fastapi import APIRouter\n\n"
+        'router = APIRouter(prefix="/reports", tags=["reports"])\n\n\n'
+        '@router.get("/summary")\n'
+        "async def read_summary() -> dict[str, int]:\n"
+        '    return {"orders": 0}\n'
+    )
+    routers = package / "routers.py"
+    routers.write_text(
+        routers.read_text()
+        .replace(
+            "from .orders.router import router as orders\n",
+            "from .orders.router import router as orders\n"
+            "from .reports import router as reports\n",
+        )
+        .replace("    orders,\n]", "    orders,\n    reports,\n]")
+    )
+    readme = project / "README.md"
+    lines = readme.read_text().splitlines(keepends=True)
+    lines[2] = "Order intake for the shop, maintained by the platform team.\n"
+    readme.write_text("".join(lines))
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "user work", cwd=project)
+
+    update(project, "v2")
+
+    assert_merged_cleanly(project)
+    assert (package / "reports.py").exists()
+    assert "reports," in routers.read_text()
+    text = readme.read_text()
+    assert "maintained by the platform team" in text
+    assert V2_HEALTH in text
+    assert V2_CHANGELOG in (project / "CHANGELOG.md").read_text()
+    check_project(project)
+
+
+def _database(server: str, name: str) -> str:
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+async def _sql(url: str, *statements: str, autocommit: bool = False) -> list[Any]:
+    engine = create_async_engine(
+        url, isolation_level="AUTOCOMMIT" if autocommit else None
+    )
+    results: list[Any] = []
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                result = await connection.execute(text(statement))
+                results.append(result.all() if result.returns_rows else None)
+    finally:
+        await engine.dispose()
+    return results
+
+
+@pytest.fixture
+def live_database() -> Iterator[str]:
+    """An empty database for the update to migrate, dropped afterwards."""
+    server = service_env(Path.cwd())["DATABASE_URL"]
+    name = f"test_update_{uuid.uuid4().hex[:10]}"
+    admin = _database(server, "postgres")
+    asyncio.run(_sql(admin, f'CREATE DATABASE "{name}"', autocommit=True))
+    try:
+        yield _database(server, name)
+    finally:
+        asyncio.run(
+            _sql(admin, f'DROP DATABASE "{name}" WITH (FORCE)', autocommit=True)
+        )
+
+
+def cli(
+    project: Path, database_url: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = service_env(project) | {"DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "order_service", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_adding_a_database_concern_migrates_a_live_database(
+    template_repo: Path, tmp_path: Path, live_database: str
+) -> None:
+    project = generate(template_repo, tmp_path / "svc", "v1", {"concerns": "orders"})
+    cli(project, live_database, "migrate")
+    asyncio.run(
+        _sql(live_database, "INSERT INTO orders (name) VALUES ('first'), ('second')")
+    )
+
+    update(project, "v1", {"concerns": "orders, customers"})
+    assert_merged_cleanly(project)
+    assert (project / "src" / "order_service" / "customers" / "router.py").exists()
+    cli(project, live_database, "migrate")
+
+    [names, tables] = asyncio.run(
+        _sql(
+            live_database,
+            "SELECT name FROM orders ORDER BY id",
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+        )
+    )
+    assert [row.name for row in names] == ["first", "second"]
+    assert {row.tablename for row in tables} >= {
+        "orders",
+        "customers",
+        "alembic_version",
+    }
+
+    # The user's next change to a model still gets its migration autogenerated.
+    models = project / "src" / "order_service" / "orders" / "models.py"
+    models.write_text(
+        models.read_text().replace(
+            "    description: Mapped[str | None]",
+            "    priority: Mapped[int | None] = mapped_column(sa.Integer())\n"
+            "    description: Mapped[str | None]",
+        )
+    )
+    cli(project, live_database, "makemigration", "-m", "add order priority")
+    written = [
+        p
+        for p in (project / "src" / "order_service" / "migrations" / "versions").glob(
+            "*.py"
+        )
+        if "add_order_priority" in p.name
+    ]
+    assert len(written) == 1, "one migration for the user's change"
+    assert "add_column" in written[0].read_text()
+    cli(project, live_database, "migrate")
+    [columns] = asyncio.run(
+        _sql(
+            live_database,
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'",
+        )
+    )
+    assert "priority" in {row.column_name for row in columns}
+    check_project(project)
+
+
+def test_removing_a_cpu_concern_removes_its_code(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(
+        template_repo,
+        tmp_path / "svc",
+        "v1",
+        {"concerns": "orders, thumbnails", "cpu_concerns": ["thumbnails"]},
+    )
+    package = project / "src" / "order_service"
+    assert (package / "thumbnails" / "tasks.py").exists()
+
+    update(project, "v1", {"concerns": "orders", "cpu_concerns": []})
+
+    assert_merged_cleanly(project)
+    assert not (package / "thumbnails").exists()
+    assert not (package / "worker.py").exists()
+    assert not (package / "jobs.py").exists()
+    assert "thumbnails" not in (package / "routers.py").read_text()
+    assert "celery" not in (project / "pyproject.toml").read_text()
+    check_project(project)
