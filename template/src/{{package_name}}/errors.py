@@ -141,16 +141,29 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_class, _to_problem)
 
 
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problem_responses(*documented: tuple[HTTPStatus, str]) -> Responses:
+    """OpenAPI entries for a route's problem responses (its `responses=`)."""
+    return {
+        status.value: {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status, description in documented
+    }
+
+
 # Documented on every route, so the OpenAPI schema tells the truth about errors.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    HTTPStatus.UNPROCESSABLE_ENTITY.value: {
-        "model": Problem,
-        "description": "The request is not valid; `errors` lists each problem.",
-        "content": {PROBLEM_JSON: {}},
-    },
-    HTTPStatus.INTERNAL_SERVER_ERROR.value: {
-        "model": Problem,
-        "description": "An unexpected error; details are in the server log.",
-        "content": {PROBLEM_JSON: {}},
-    },
-}
+PROBLEM_RESPONSES = problem_responses(
+    (
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "The request is not valid; `errors` lists each problem.",
+    ),
+    (
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "An unexpected error; details are in the server log.",
+    ),
+)

@@ -15,7 +15,7 @@ import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from .errors import PROBLEM_JSON, Problem, ServiceUnavailableError
+from .errors import ServiceUnavailableError, problem_responses
 from .resources import Probe, ResourcesDep
 
 
@@ -78,13 +78,9 @@ async def read_liveness() -> Liveness:
 @router.get(
     "/ready",
     status_code=HTTPStatus.OK,
-    responses={
-        HTTPStatus.SERVICE_UNAVAILABLE.value: {
-            "model": Problem,
-            "description": "A dependency is down; `checks` says which.",
-            "content": {PROBLEM_JSON: {}},
-        }
-    },
+    responses=problem_responses(
+        (HTTPStatus.SERVICE_UNAVAILABLE, "A dependency is down; `checks` says which.")
+    ),
 )
 async def read_readiness(resources: ResourcesDep) -> Readiness:
     results = await run_probes(resources.probes, resources.settings.health_timeout)

@@ -1,0 +1,1 @@
+"""Benchmarks of the service: a development tool, not shipped in the package."""
