@@ -14,13 +14,43 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, answers_for
+from conftest import BIN, ROOT, Renderer, answers_for
 
 GOOD: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "slug and package follow the name",
         {"project_name": "Order Service"},
         {"project_slug": "order-service", "package_name": "order_service"},
+    ),
+    (
+        "accented letters lose their accents in the slug",
+        {"project_name": "Ünïcode Shop"},
+        {"project_slug": "unicode-shop", "package_name": "unicode_shop"},
+    ),
+    (
+        "ligatures and sharp s are spelled out",
+        {"project_name": "Œuvre Straße Æther"},
+        {"project_slug": "oeuvre-strasse-aether"},
+    ),
+    (
+        "a package the slug suggests that Python cannot use gets a suffix",
+        {"project_name": "Json"},
+        {"project_slug": "json", "package_name": "json_service"},
+    ),
+    (
+        "a keyword package gets a suffix too",
+        {"project_name": "Lambda"},
+        {"package_name": "lambda_service"},
+    ),
+    (
+        "a long slug suggests a package cut to fit",
+        {"project_name": "A Very Long Name For A Service That Goes On And On"},
+        {"package_name": "a_very_long_name_for_a_service_t"},
+    ),
+    (
+        "a name with no letters suggests the slug 'service'",
+        {"project_name": "2048"},
+        {"project_slug": "service", "package_name": "service"},
     ),
     (
         "slug drops leading digits and punctuation",
@@ -34,7 +64,7 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "concerns are normalised",
-        {"concerns": " Order Items, weather-API ,ThumbnailJobs,,"},
+        {"concerns": " Order Items, weather-API ,ThumbnailJobs"},
         {"concern_list": ["order_items", "weather_api", "thumbnail_jobs"]},
     ),
     (
@@ -121,27 +151,38 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "slug with capitals",
         {"project_slug": "Order"},
-        "slug must start with a lowercase letter",
+        "The project slug 'Order' is not valid.",
     ),
     (
         "slug with underscore",
         {"project_slug": "order_svc"},
-        "only lowercase letters, digits and hyphens",
+        "The project slug 'order_svc' is not valid. Use lowercase letters, digits and hyphens",
     ),
-    ("slug ending in hyphen", {"project_slug": "order-"}, "cannot end with a hyphen"),
-    ("slug with a trailing newline", {"project_slug": "order\n"}, "(got 'order\n')"),
-    ("name with no letters gives an empty slug", {"project_name": "2048"}, "got ''"),
+    (
+        "slug ending in hyphen",
+        {"project_slug": "order-"},
+        "'order-' ends with a hyphen.",
+    ),
+    (
+        "slug with a trailing newline",
+        {"project_slug": "order\n"},
+        "slug 'order\n' is not valid",
+    ),
     (
         "package starting with a digit",
         {"package_name": "1svc"},
-        "package name must start with a lowercase letter",
+        "The package name '1svc' is not valid.",
     ),
     (
         "package with a hyphen",
         {"package_name": "order-svc"},
-        "only lowercase letters, digits and underscores",
+        "The package name 'order-svc' is not valid. Use lowercase letters, digits and underscores",
     ),
-    ("package with a trailing newline", {"package_name": "svc\n"}, "(got 'svc\n')"),
+    (
+        "package with a trailing newline",
+        {"package_name": "svc\n"},
+        "package name 'svc\n' is not valid",
+    ),
     (
         "package is a keyword",
         {"package_name": "lambda"},
@@ -155,12 +196,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "package shadows a dependency",
         {"package_name": "celery"},
-        "'celery' is the import name of a dependency",
+        "'celery' is a dependency's import name.",
     ),
     (
         "package named like a project folder",
         {"package_name": "tests"},
-        "folder name the generated project uses",
+        "'tests' is a folder of the generated project.",
     ),
     (
         "description with a newline",
@@ -188,7 +229,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "concern not an identifier",
         {"concerns": "orders, 9lives"},
-        "Concern '9lives' is not a valid name",
+        "Concern '9lives' is not a valid name.",
     ),
     (
         "concern with non-ASCII letters",
@@ -203,38 +244,68 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "concern is a keyword",
         {"concerns": "orders, class"},
-        "Concern 'class' is a Python keyword",
+        "Concern 'class' is a Python keyword.",
     ),
     (
         "concern duplicated after normalisation",
         {"concerns": "Order Items, order-items"},
-        "Concern 'order-items' (normalised to 'order_items') is listed twice",
+        "Concern 'order-items' (as 'order_items') is listed twice.",
     ),
     (
         "concern the project uses itself",
         {"concerns": "orders, Health"},
-        "Concern 'Health' (normalised to 'health') is a name the generated project uses itself",
+        "Concern 'Health' (as 'health') is reserved.",
     ),
     (
         "concern named like a module",
         {"concerns": "worker"},
-        "Concern 'worker' is a name the generated project uses itself",
+        "Concern 'worker' is reserved.",
+    ),
+    (
+        "concern named like a module the issue found accepted",
+        {"concerns": "orders, resources"},
+        "Concern 'resources' is reserved.",
+    ),
+    (
+        "concern named like a test module",
+        {"concerns": "benchmark"},
+        "Concern 'benchmark' is reserved.",
+    ),
+    (
+        "concerns with spaces but no commas",
+        {"concerns": "orders weather thumbnails"},
+        "For several concerns write 'orders, weather, thumbnails'",
+    ),
+    (
+        "one concern with spaces and no commas is ambiguous too",
+        {"concerns": "Order Items"},
+        "for one, join the words: 'order_items'",
+    ),
+    (
+        "an empty item between commas",
+        {"concerns": "orders,,weather"},
+        "The concern list has an empty item.",
+    ),
+    (
+        "a trailing comma",
+        {"concerns": "orders, weather,"},
+        "Separate concerns with single commas, and end without one.",
     ),
     ("concern too long", {"concerns": "a" * 29}, "is too long"),
     (
         "concerns with the same row name",
         {"concerns": "order, orders"},
-        "Concerns 'order' and 'orders' would both call one row 'order'",
+        "Concerns 'order' and 'orders' share one row name.",
     ),
     (
         "concern whose model class is taken",
         {"concerns": "bases"},
-        "would name its model class 'Base'",
+        "would name its model 'Base'.",
     ),
     (
         "package name too long",
         {"package_name": "p" * 33},
-        "is too long: keep it to 32 characters",
+        "is too long. Keep it to 32 characters.",
     ),
     (
         "cpu concern not among the concerns",
@@ -243,7 +314,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "cpu concern given un-normalised",
-        {"concerns": "Order Items", "cpu_concerns": ["Order Items"]},
+        {"concerns": "Order Items, misc", "cpu_concerns": ["Order Items"]},
         "Invalid choice for 'cpu_concerns': 'Order Items'",
     ),
     (
@@ -262,6 +333,22 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 def test_bad_answers(template_dir: Path, answers: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         answers_for(template_dir, answers)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [pytest.param(a, id=name) for name, a, m in BAD if "Invalid choice" not in m],
+)
+def test_messages_read_in_80_columns(
+    template_dir: Path, answers: dict[str, Any]
+) -> None:
+    """The first sentence says what is wrong and fits an 80-column terminal;
+    what to do instead may follow."""
+    with pytest.raises(ValueError, match="Validation error") as caught:
+        answers_for(template_dir, answers)
+    message = str(caught.value).split(": ", 1)[1]
+    first = re.split(r"(?<=[.:;])\s", message, maxsplit=1)[0]
+    assert len(first) <= 80, first
 
 
 def test_bad_answers_have_distinct_messages() -> None:
@@ -295,7 +382,7 @@ def test_data_file_is_validated(template_dir: Path, tmp_path: Path) -> None:
         "--data-file", str(answers), str(template_dir), "out", cwd=tmp_path
     )
     assert result.returncode != 0
-    assert "Concern 'jobs' is a name the generated project uses itself" in result.stderr
+    assert "Concern 'jobs' is reserved." in result.stderr
     assert not (tmp_path / "out").exists(), "a refused answer must leave nothing behind"
 
 
@@ -303,7 +390,7 @@ def test_data_file_good_answers_render(template_dir: Path, tmp_path: Path) -> No
     answers = tmp_path / "answers.yml"
     answers.write_text(
         yaml.safe_dump(
-            {"project_name": "Svc", "concerns": "Order Items", "docker": False}
+            {"project_name": "Svc", "concerns": "Order Items, misc", "docker": False}
         )
     )
     result = _copier_cli(
@@ -311,7 +398,7 @@ def test_data_file_good_answers_render(template_dir: Path, tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     recorded = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text())
-    assert recorded["concerns"] == "Order Items"
+    assert recorded["concerns"] == "Order Items, misc"
     assert recorded["docker"] is False
 
 
@@ -338,3 +425,33 @@ def test_stdlib_list_covers_this_interpreter() -> None:
         name.lower() for name in sys.stdlib_module_names if not name.startswith("_")
     }
     assert public - listed == set()
+
+
+def names_the_project_uses(project: Path, package: str) -> set[str]:
+    """Every module and package name of the generated package and its tests,
+    other than the concerns' own: a concern named like one would collide."""
+    src = project / "src" / package
+    concerns = {p.name for p in src.iterdir() if (p / "router.py").exists()}
+    names = {
+        p.stem
+        for p in src.iterdir()
+        if (p.suffix == ".py" or p.is_dir()) and not p.name.startswith("__")
+    } - concerns
+    for path in (project / "tests").glob("*.py"):
+        stem = path.stem.removeprefix("test_")
+        if stem not in concerns and not path.name.startswith("__"):
+            names.add(stem)
+    return names
+
+
+def test_every_name_the_project_uses_is_reserved(
+    render: Renderer, template_dir: Path
+) -> None:
+    """The reserved list cannot drift from what the template generates: the
+    fullest project's own module names are each refused as a concern."""
+    project = render(name="fullest")
+    names = names_the_project_uses(project, "order_service")
+    assert {"app", "db", "jobs", "resources", "routers", "upstream"} <= names
+    for name in sorted(names):
+        with pytest.raises(ValueError, match=f"Concern '{name}' is reserved"):
+            answers_for(template_dir, {"concerns": name})

@@ -27,7 +27,7 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
         env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
     )
     steps = [
-        ("as people write it", "\r"),
+        ("as people write it", CLEAR_LINE + "\r"),
         ("The project name cannot be empty", "Billing\r"),
         ("Distribution and command name", "\r"),
         ("Python import name", CLEAR_LINE + "json\r"),
@@ -57,3 +57,36 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
     assert answers["author_email"] == "team@example.com"
     assert answers["concerns"] == "Invoices, fx rates, pdf"
     assert (out / "src" / "billing_svc" / "app.py").is_file()
+
+
+def test_a_name_whose_package_would_be_invalid_is_asked_with_a_valid_default(
+    template_dir: Path, tmp_path: Path
+) -> None:
+    """`Json` suggests the package `json`, a standard-library module: the prompt
+    suggests `json_service` instead, and Enter at every question renders."""
+    out = tmp_path / "out"
+    child = pexpect.spawn(
+        str(BIN / "copier"),
+        ["copy", "--trust", "--skip-tasks", str(template_dir), str(out)],
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 200),
+        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
+    )
+    try:
+        child.expect("as people write it")
+        child.send(CLEAR_LINE + "Json\r")
+        child.expect("Distribution and command name")
+        child.send("\r")
+        child.expect("Python import name")
+        child.expect("json_service")
+        child.send("\r")
+        while child.expect(["🎤", pexpect.EOF]) == 0:
+            child.send("\r")
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    answers = yaml.safe_load((out / ".copier-answers.yml").read_text())
+    assert answers["project_slug"] == "json"
+    assert answers["package_name"] == "json_service"
+    assert (out / "src" / "json_service" / "app.py").is_file()

@@ -263,3 +263,138 @@ def test_removing_a_cpu_concern_removes_its_code(
     assert "thumbnails" not in (package / "routers.py").read_text()
     assert "celery" not in (project / "pyproject.toml").read_text()
     check_project(project)
+
+
+def _tables(url: str) -> dict[str, int]:
+    """Each table of the public schema with its row count (alembic's excepted)."""
+    [names] = asyncio.run(
+        _sql(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
+    tables = sorted(
+        row.tablename for row in names if row.tablename != "alembic_version"
+    )
+    # The names come from the catalogue, not from input.
+    counts = asyncio.run(_sql(url, *(f'SELECT count(*) FROM "{t}"' for t in tables)))  # noqa: S608
+    return {table: rows[0][0] for table, rows in zip(tables, counts, strict=True)}
+
+
+def test_database_concerns_added_removed_and_reclassified_keep_migrating(
+    template_repo: Path, tmp_path: Path, live_database: str
+) -> None:
+    """Add, remove and reclassify database concerns by `copier update`, migrating
+    a live database after each step: `migrate` never meets a revision it cannot
+    find, a table with rows is kept (and said so), an empty one is dropped, a
+    concern that comes back finds its rows, and a fresh database still builds."""
+    project = generate(
+        template_repo, tmp_path / "svc", "v1", {"concerns": "orders, notes"}
+    )
+    package = project / "src" / "order_service"
+    cli(project, live_database, "migrate")
+    asyncio.run(_sql(live_database, "INSERT INTO orders (name) VALUES ('kept')"))
+    assert _tables(live_database) == {"orders": 1, "notes": 0}
+
+    def step(answers: dict[str, Any]) -> str:
+        git("add", "-A", cwd=project)
+        git("commit", "-q", "-m", "before update", "--allow-empty", cwd=project)
+        update(project, "v1", answers)
+        assert_merged_cleanly(project)
+        result = cli(project, live_database, "migrate")
+        return result.stdout + result.stderr
+
+    # orders becomes CPU-bound and customers arrives: orders keeps its row.
+    said = step({"concerns": "orders, notes, customers", "cpu_concerns": ["orders"]})
+    assert "Kept table orders: it holds rows" in said
+    assert (package / "orders" / "tasks.py").exists()
+    assert not (package / "orders" / "models.py").exists()
+    assert _tables(live_database) == {"orders": 1, "notes": 0, "customers": 0}
+
+    # notes goes away: its table is empty, so it goes too.
+    said = step({"concerns": "orders, customers", "cpu_concerns": ["orders"]})
+    assert "Kept table" not in said
+    assert _tables(live_database) == {"orders": 1, "customers": 0}
+
+    # orders keeps rows in the database again: its row is still there.
+    step({"concerns": "orders, customers", "cpu_concerns": []})
+    assert _tables(live_database) == {"orders": 1, "customers": 0}
+    [[row]] = asyncio.run(_sql(live_database, "SELECT name FROM orders"))
+    assert row.name == "kept"
+
+    versions = sorted(
+        p.name for p in (package / "migrations" / "versions").glob("*.py")
+    )
+    assert versions == [
+        "__init__.py",
+        "customers_0001_create.py",
+        "notes_0001_create.py",
+        "notes_0002_retire.py",
+        "orders_0001_create.py",
+        "orders_0002_retire.py",
+        "orders_0003_restore.py",
+    ]
+    # The whole history also builds a fresh database, ending at the same tables.
+    fresh = f"{live_database}_fresh"
+    asyncio.run(
+        _sql(
+            live_database.rsplit("/", 1)[0] + "/postgres",
+            f'DROP DATABASE IF EXISTS "{fresh.rsplit("/", 1)[1]}"',
+            autocommit=True,
+        )
+    )
+    try:
+        created = cli(project, fresh, "migrate").stdout
+        assert "Created database" in created
+        assert _tables(fresh) == {"orders": 0, "customers": 0}
+    finally:
+        asyncio.run(
+            _sql(
+                live_database.rsplit("/", 1)[0] + "/postgres",
+                f'DROP DATABASE IF EXISTS "{fresh.rsplit("/", 1)[1]}" WITH (FORCE)',
+                autocommit=True,
+            )
+        )
+    check_project(project)
+
+
+def test_removing_the_last_external_api_keeps_env_loadable(
+    template_repo: Path, tmp_path: Path, live_database: str
+) -> None:
+    """The post-update task comments out the URL setting the update removed, says
+    so, and the service reads its `.env` again."""
+    copier.run_copy(
+        str(template_repo),
+        tmp_path / "svc",
+        data={
+            "project_name": "Order Service",
+            "concerns": "orders, weather",
+            "http_concerns": ["weather"],
+        },
+        vcs_ref="v1",
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
+    project = tmp_path / "svc"
+    env = project / ".env"
+    assert "WEATHER_API_URL=" in env.read_text()
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "generated", cwd=project)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import copier, sys; copier.run_update(sys.argv[1], data={'concerns': 'orders'},"
+            " vcs_ref='v1', defaults=True, overwrite=True, unsafe=True)",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WEATHER_API_URL is no longer a setting" in result.stdout + result.stderr
+    text = env.read_text()
+    assert "\nWEATHER_API_URL=" not in text
+    assert "# no longer a setting (copier update): WEATHER_API_URL=" in text
+    assert "SECRET_KEY=" in text
+    cli(project, live_database, "migrate")

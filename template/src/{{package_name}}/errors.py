@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ async def _to_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error with a problem document, and say so in the OpenAPI."""
     for exc_class in (
         ProblemError,
         RequestValidationError,
@@ -139,6 +141,31 @@ def install_error_handlers(app: FastAPI) -> None:
         Exception,
     ):
         app.add_exception_handler(exc_class, _to_problem)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = generate()
+        if first:
+            _document_problems_as_problem_json(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_problems_as_problem_json(schema: dict[str, Any]) -> None:
+    """Move each problem response's schema to `application/problem+json`.
+
+    FastAPI documents a response `model` under the route's own media type
+    (`application/json`); problem responses are sent as problem+json, so their
+    schema belongs there and nowhere else.
+    """
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content and JSON in content:
+                    content[PROBLEM_JSON] = content.pop(JSON)
 
 
 Responses = dict[int | str, dict[str, Any]]
