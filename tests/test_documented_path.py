@@ -7,17 +7,19 @@ works fails these tests. Copier is the one `uvx` fetches, as for a user.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pexpect
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, service_env, snapshot_template
+from conftest import BIN, ROOT, Renderer, service_env, snapshot_template
 
 #: A person at the prompt: accept what each question suggests.
 PROMPT = "🎤"
@@ -215,3 +217,36 @@ def test_a_name_whose_package_would_be_invalid_gets_a_valid_default(
     answers = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text())
     assert answers["package_name"] == package
     assert (tmp_path / "out" / "src" / package / "app.py").exists()
+
+
+COMMANDS = """
+import json, typer.main
+from {package}.cli import app
+group = typer.main.get_command(app)
+print(json.dumps({{
+    name: sorted(o for p in command.params for o in p.opts if o.startswith("--"))
+    for name, command in group.commands.items()
+}}))
+"""
+
+
+def test_the_readme_lists_every_command_with_its_options(render: Renderer) -> None:
+    """The generated README's command table is the CLI's, command by command."""
+    project = render(name="commands")
+    result = subprocess.run(
+        [sys.executable, "-c", COMMANDS.format(package="order_service")],
+        env=service_env(project),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    actual = json.loads(result.stdout)
+    readme = (project / "README.md").read_text()
+    section = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for usage in re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE):
+        name, *rest = usage.split()
+        documented[name] = sorted(re.findall(r"--[a-z-]+", " ".join(rest)))
+    assert documented == {
+        name: [o for o in opts if o != "--help"] for name, opts in actual.items()
+    }
