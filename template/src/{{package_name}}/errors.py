@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
@@ -65,9 +66,21 @@ class ConflictError(ProblemError):
 
 
 class ServiceUnavailableError(ProblemError):
-    """A dependency (database, broker, upstream) cannot be reached right now."""
+    """A dependency (database, broker, upstream) cannot be reached right now.
+
+    The answer says when to try again (`Retry-After`, in seconds).
+    """
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self, detail: str, *, retry_after: int = 5, **extensions: Any) -> None:
+        super().__init__(
+            detail, headers={"retry-after": str(retry_after)}, **extensions
+        )
+
+
+class ServiceBusyError(ServiceUnavailableError):
+    """Overload rather than an outage: everything that would serve it is in use."""
 
 
 def problem_response(
@@ -118,29 +131,57 @@ async def _to_problem(request: Request, exc: Exception) -> JSONResponse:
             said = exc.detail if exc.detail and exc.detail != phrase else None
             return problem_response(request, exc.status_code, said, headers=exc.headers)
         case _:
-            # The traceback goes to the log, never to the client.
-            logger.error(
-                "unhandled error on %s %s",
-                request.method,
-                request.url.path,
-                exc_info=exc,
-            )
-            return problem_response(
-                request,
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                "An unexpected error occurred.",
-            )
+            return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: BaseException) -> JSONResponse:
+    # The traceback goes to the log, never to the client.
+    logger.error(
+        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
+    )
+    return problem_response(
+        request, HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred."
+    )
+
+
+class AnswerUnexpectedErrors:
+    """Answer an exception no handler took with a problem 500, and stop it there.
+
+    Starlette's own last-resort handler answers too, but then re-raises the
+    exception for the server to log, and uvicorn closes the connection: the
+    client's next request on its keep-alive connection would fail. This
+    middleware sits inside Starlette's, logs the traceback and lets the
+    connection live. An error after the response started cannot be answered;
+    it goes on to the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected(Request(scope), exc)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with a problem document, and say so in the OpenAPI."""
-    for exc_class in (
-        ProblemError,
-        RequestValidationError,
-        StarletteHTTPException,
-        Exception,
-    ):
+    for exc_class in (ProblemError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_class, _to_problem)
+    app.add_middleware(AnswerUnexpectedErrors)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -188,6 +229,10 @@ PROBLEM_RESPONSES = problem_responses(
     (
         HTTPStatus.UNPROCESSABLE_ENTITY,
         "The request is not valid; `errors` lists each problem.",
+    ),
+    (
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "The request body is larger than MAX_BODY_SIZE allows.",
     ),
     (
         HTTPStatus.INTERNAL_SERVER_ERROR,
