@@ -6,7 +6,9 @@ client never has to parse more than one error format.
 """
 
 import logging
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
@@ -130,9 +132,39 @@ async def _to_problem(request: Request, exc: Exception) -> JSONResponse:
         case StarletteHTTPException():
             phrase = HTTPStatus(exc.status_code).phrase
             said = exc.detail if exc.detail and exc.detail != phrase else None
-            return problem_response(request, exc.status_code, said, headers=exc.headers)
+            headers = exc.headers
+            if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED and headers:
+                allow = _allowed_methods(request, headers.get("Allow", ""))
+                headers = {**headers, "Allow": allow}
+            return problem_response(request, exc.status_code, said, headers=headers)
         case _:
             return _unexpected(request, exc)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@lru_cache
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression for the paths an OpenAPI path template matches."""
+    return re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(template)))
+
+
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the API documents at the request's path.
+
+    Starlette's 405 lists only the methods of the first route whose path
+    matched, and `GET /orders` and `POST /orders` are two routes.
+    """
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if _path_pattern(template).fullmatch(request.url.path)
+        for method in operations
+        if method in _HTTP_METHODS
+    }
+    return ", ".join(sorted(methods)) or fallback
 
 
 def _unexpected(request: Request, exc: BaseException) -> JSONResponse:
@@ -277,6 +309,10 @@ PROBLEM_RESPONSES = problem_responses(
     (
         HTTPStatus.UNPROCESSABLE_ENTITY,
         "The request is not valid; `errors` lists each problem.",
+    ),
+    (
+        HTTPStatus.BAD_REQUEST,
+        "The request body cannot be read (it is not text in UTF-8).",
     ),
     (
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
