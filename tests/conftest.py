@@ -1,47 +1,12 @@
-"""Fixtures and helpers for testing the template.
-
-Rendering goes through copier's Python API (the same code path as the CLI) from a
-snapshot of the working tree, so the tests see uncommitted changes and no git
-state leaks in. Generated projects are checked with the tools of this
-environment, which holds every dependency a generated project can have.
-"""
+"""Fixtures for testing the template; the helpers they use are in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import copier
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-#: What copier needs of this repository to render a project.
-TEMPLATE_PARTS = ("copier.yml", "template", "includes", "hooks")
-BIN = Path(sys.executable).parent
-
-#: Answers that make copier ask nothing.
-BASE_ANSWERS: dict[str, Any] = {"project_name": "Order Service"}
-
-
-def snapshot_template(dest: Path) -> Path:
-    """Copy the template's files (not its git history) to `dest`."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in TEMPLATE_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(
-                source, dest / part, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        else:
-            shutil.copy2(source, dest / part)
-    return dest
+from helpers import Renderer, snapshot_template
 
 
 @pytest.fixture(scope="session")
@@ -49,114 +14,6 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template"))
 
 
-@dataclass
-class Renderer:
-    template: Path
-    base: Path
-    counter: int = 0
-
-    def __call__(
-        self,
-        answers: Mapping[str, Any] | None = None,
-        *,
-        name: str | None = None,
-        skip_tasks: bool = True,
-    ) -> Path:
-        """Render a project with `answers` (on top of BASE_ANSWERS), defaults for the rest."""
-        self.counter += 1
-        dest = self.base / (name or f"project{self.counter}")
-        copier.run_copy(
-            str(self.template),
-            dest,
-            data={**BASE_ANSWERS, **(answers or {})},
-            defaults=True,
-            unsafe=True,
-            skip_tasks=skip_tasks,
-            quiet=True,
-        )
-        return dest
-
-
 @pytest.fixture
 def render(template_dir: Path, tmp_path: Path) -> Renderer:
     return Renderer(template_dir, tmp_path)
-
-
-def worker_index() -> int:
-    """0 for the first pytest-xdist worker (or no xdist), 1 for the next, ..."""
-    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-
-
-def service_env(project: Path) -> dict[str, str]:
-    """Environment for a generated project's own tools and tests.
-
-    Each xdist worker uses a Redis database number of its own, and the generated
-    tests create their own PostgreSQL database and queue names, so parallel runs
-    cannot see each other's state.
-    """
-    env = dict(os.environ)
-    for key in ("DATABASE_URL", "REDIS_URL", "ENVIRONMENT"):
-        env.pop(key, None)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(project / "src")
-    env["DATABASE_URL"] = os.environ.get(
-        "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    )
-    redis_base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    env["REDIS_URL"] = f"{redis_base.rstrip('/')}/{1 + worker_index()}"
-    env["MYPY_CACHE_DIR"] = str(
-        Path(tempfile.gettempdir()) / f"template-mypy-cache-{worker_index()}"
-    )
-    env.pop("VIRTUAL_ENV", None)
-    return env
-
-
-def run(
-    args: list[str], project: Path, *, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run a command in `project`; fail the test with its output if it fails."""
-    result = subprocess.run(
-        args,
-        cwd=project,
-        env=service_env(project),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`{' '.join(args)}` failed in {project.name} (exit {result.returncode}):\n"
-            f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}",
-            pytrace=False,
-        )
-    return result
-
-
-def check_project(project: Path) -> None:
-    """The generated project's own formatter, linter and type checker pass."""
-    run([str(BIN / "ruff"), "format", "--check", "."], project)
-    run([str(BIN / "ruff"), "check", "."], project)
-    run([str(BIN / "mypy")], project)
-
-
-def run_project_tests(project: Path) -> subprocess.CompletedProcess[str]:
-    """The generated project's own test suite passes against real services."""
-    return run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project
-    )
-
-
-def answers_for(template: Path, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Every answer and computed value copier arrives at, without writing a file."""
-    worker = copier.run_copy(
-        str(template),
-        Path(os.devnull).parent / "nonexistent-copier-target",
-        data={**BASE_ANSWERS, **answers},
-        defaults=True,
-        unsafe=True,
-        skip_tasks=True,
-        pretend=True,
-        quiet=True,
-    )
-    return dict(worker.answers.combined)

@@ -6,7 +6,6 @@ test_prompt.py drives the prompt itself."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Renderer, answers_for
+from helpers import ROOT, Renderer, answers_for, copier_copy
 
 GOOD: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
@@ -356,29 +355,10 @@ def test_bad_answers_have_distinct_messages() -> None:
     assert len(set(messages)) == len(messages)
 
 
-def _copier_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(BIN / "copier"),
-            "copy",
-            "--trust",
-            "--defaults",
-            "--skip-tasks",
-            "--quiet",
-            *args,
-        ],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def test_data_file_is_validated(template_dir: Path, tmp_path: Path) -> None:
     answers = tmp_path / "answers.yml"
     answers.write_text(yaml.safe_dump({"project_name": "Svc", "concerns": "jobs"}))
-    result = _copier_cli(
+    result = copier_copy(
         "--data-file", str(answers), str(template_dir), "out", cwd=tmp_path
     )
     assert result.returncode != 0
@@ -393,7 +373,7 @@ def test_data_file_good_answers_render(template_dir: Path, tmp_path: Path) -> No
             {"project_name": "Svc", "concerns": "Order Items, misc", "docker": False}
         )
     )
-    result = _copier_cli(
+    result = copier_copy(
         "--data-file", str(answers), str(template_dir), "out", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
@@ -403,7 +383,7 @@ def test_data_file_good_answers_render(template_dir: Path, tmp_path: Path) -> No
 
 
 def test_cli_data_is_validated(template_dir: Path, tmp_path: Path) -> None:
-    result = _copier_cli(
+    result = copier_copy(
         "--data",
         "project_name=Svc",
         "--data",

@@ -19,7 +19,14 @@ import pexpect
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, Renderer, service_env, snapshot_template
+from helpers import (
+    ROOT,
+    Renderer,
+    copier_copy,
+    service_env,
+    snapshot_template,
+    without_this_environment,
+)
 
 #: A person at the prompt: accept what each question suggests.
 PROMPT = "🎤"
@@ -41,14 +48,7 @@ def console_blocks(markdown: str, heading: str) -> list[list[str]]:
 
 def user_env(home: Path) -> dict[str, str]:
     """A user's shell: this repository's environment is not on PATH."""
-    env = {
-        key: value
-        for key, value in service_env(home).items()
-        if key not in {"PYTHONPATH", "VIRTUAL_ENV", "MYPY_CACHE_DIR"}
-    }
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if Path(p) != BIN
-    )
+    env = without_this_environment(service_env(home))
     env["HOME"] = os.environ.get("HOME", str(home))
     return env | IDENTITY
 
@@ -194,24 +194,8 @@ def test_a_name_whose_package_would_be_invalid_gets_a_valid_default(
     template_dir: Path, tmp_path: Path, project_name: str, package: str
 ) -> None:
     """`--defaults` takes every suggestion: each must pass its own validator."""
-    result = subprocess.run(
-        [
-            str(BIN / "copier"),
-            "copy",
-            "--trust",
-            "--defaults",
-            "--skip-tasks",
-            "--quiet",
-            "--data",
-            f"project_name={project_name}",
-            str(template_dir),
-            "out",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    result = copier_copy(
+        "--data", f"project_name={project_name}", str(template_dir), "out", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     answers = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text())

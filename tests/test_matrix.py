@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import (
+from helpers import (
     BIN,
     Renderer,
     check_project,

@@ -3,12 +3,18 @@ installed exactly as its README tells a user to."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-from conftest import BIN, Renderer, check_project, run_project_tests, service_env
+from helpers import (
+    BIN,
+    Renderer,
+    check_project,
+    run_project_tests,
+    service_env,
+    without_this_environment,
+)
 
 #: Four concerns of each kind; one of each kind is as long as a name may be (28).
 WIDE_DB = ["orders", "invoices", "order_items", "customer_loyalty_point_ledger"[:28]]
@@ -59,14 +65,7 @@ def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
     assert install == "uv sync"
     assert checks[0] == "uv run pytest"
 
-    env = {
-        key: value
-        for key, value in service_env(project).items()
-        if key not in {"PYTHONPATH", "VIRTUAL_ENV", "MYPY_CACHE_DIR"}
-    }
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if Path(p) != BIN
-    )
+    env = without_this_environment(service_env(project))
     env["UV_PROJECT_ENVIRONMENT"] = str(project / ".venv")
     for command in [install, *checks]:
         result = subprocess.run(

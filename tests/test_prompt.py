@@ -9,16 +9,14 @@ from pathlib import Path
 import pexpect
 import yaml
 
-from conftest import BIN
+from helpers import BIN
 
 CLEAR_LINE = "\x15"  # Ctrl-U: discard what the prompt holds before retyping
 
 
-def test_prompt_refuses_bad_answers_and_accepts_corrections(
-    template_dir: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    child = pexpect.spawn(
+def copier_at_the_prompt(template_dir: Path, out: Path) -> pexpect.spawn:
+    """`copier copy` in a pseudo-terminal, waiting for answers."""
+    return pexpect.spawn(
         str(BIN / "copier"),
         ["copy", "--trust", "--skip-tasks", str(template_dir), str(out)],
         encoding="utf-8",
@@ -26,6 +24,13 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
         dimensions=(40, 200),
         env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
     )
+
+
+def test_prompt_refuses_bad_answers_and_accepts_corrections(
+    template_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    child = copier_at_the_prompt(template_dir, out)
     steps = [
         ("as people write it", CLEAR_LINE + "\r"),
         ("The project name cannot be empty", "Billing\r"),
@@ -65,14 +70,7 @@ def test_a_name_whose_package_would_be_invalid_is_asked_with_a_valid_default(
     """`Json` suggests the package `json`, a standard-library module: the prompt
     suggests `json_service` instead, and Enter at every question renders."""
     out = tmp_path / "out"
-    child = pexpect.spawn(
-        str(BIN / "copier"),
-        ["copy", "--trust", "--skip-tasks", str(template_dir), str(out)],
-        encoding="utf-8",
-        timeout=30,
-        dimensions=(40, 200),
-        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
-    )
+    child = copier_at_the_prompt(template_dir, out)
     try:
         child.expect("as people write it")
         child.send(CLEAR_LINE + "Json\r")

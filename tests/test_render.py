@@ -17,7 +17,7 @@ import yaml
 from markdown_it import MarkdownIt
 from packaging.requirements import Requirement
 
-from conftest import ROOT, Renderer, check_project, run_project_tests
+from helpers import ROOT, Renderer, check_project, run_project_tests
 
 NASTY = {
     "project_name": 'Jo\'s "Quoted" Service \\ {{ name }}',

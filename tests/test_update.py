@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import check_project, service_env, snapshot_template
+from helpers import check_project, service_env, snapshot_template
 
 V2_CHANGELOG = "Version 2 of the template."
 V2_HEALTH = "Readiness probes run concurrently, each within HEALTH_TIMEOUT seconds."

@@ -68,6 +68,18 @@ class ConflictError(ProblemError):
     status = HTTPStatus.CONFLICT
 
 
+class BadGatewayError(ProblemError):
+    """An upstream failed, answered badly, or could not be reached."""
+
+    status = HTTPStatus.BAD_GATEWAY
+
+
+class GatewayTimeoutError(ProblemError):
+    """An upstream did not answer within the read timeout."""
+
+    status = HTTPStatus.GATEWAY_TIMEOUT
+
+
 class ServiceUnavailableError(ProblemError):
     """A dependency (database, broker, upstream) cannot be reached right now.
 
