@@ -86,12 +86,15 @@ def service_env(project: Path) -> dict[str, str]:
     cannot see each other's state.
     """
     env = dict(os.environ)
-    for key in ("DATABASE_URL", "REDIS_URL", "ENVIRONMENT"):
+    for key in ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "ENVIRONMENT"):
         env.pop(key, None)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project / "src")
     env["DATABASE_URL"] = os.environ.get(
         "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+    env["BROKER_URL"] = os.environ.get(
+        "TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"
     )
     redis_base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
     env["REDIS_URL"] = f"{redis_base.rstrip('/')}/{1 + worker_index()}"
@@ -132,10 +135,14 @@ def check_project(project: Path) -> None:
 
 
 def run_project_tests(project: Path) -> subprocess.CompletedProcess[str]:
-    """The generated project's own test suite passes against real services."""
-    return run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project
+    """The generated project's own test suite passes against real services, every
+    test of it: a skipped test (no RabbitMQ server to restart, say) is a failure here."""
+    result = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"], project
     )
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "skipped" not in summary, result.stdout[-3000:]
+    return result
 
 
 def answers_for(template: Path, answers: Mapping[str, Any]) -> dict[str, Any]:
