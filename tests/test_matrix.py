@@ -197,7 +197,7 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
     _validate("vendor.compose-spec", compose)
     services = set(yaml.safe_load(compose.read_text())["services"])
     expected = {"api"} | ({"postgres", "migrate"} if combo.db else set())
-    expected |= {"redis", "worker", "flower"} if combo.cpu else set()
+    expected |= {"rabbitmq", "redis", "worker", "flower"} if combo.cpu else set()
     assert services == expected
     lint = subprocess.run(
         [str(BIN / "hadolint"), str(dockerfile)],
@@ -227,9 +227,14 @@ def _check_scaled_object(path: Path) -> None:
     assert scaled["kind"] == "ScaledObject"
     assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     trigger = scaled["spec"]["triggers"][0]
-    assert trigger["type"] == "redis"
+    assert trigger["type"] == "rabbitmq"
     # The default QUEUE_PREFIX is the package name (worker.queue_name).
-    assert trigger["metadata"]["listName"] == "order_service.thumbnails"
+    assert trigger["metadata"]["queueName"] == "order_service.thumbnails"
+    assert trigger["metadata"]["mode"] == "QueueLength"
+    # KEDA reads the broker's address from the workers' own environment.
+    assert trigger["metadata"]["hostFromEnv"] == "BROKER_URL"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"][0]["secretRef"]["name"].endswith("-settings")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args == ["worker", "--queues", "thumbnails"]
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
