@@ -33,6 +33,8 @@ def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
             "concerns": ", ".join(concerns),
             "cpu_concerns": WIDE_CPU,
             "http_concerns": WIDE_HTTP,
+            # The benchmark is opt-in; this project opts in, so it is checked too.
+            "benchmark": True,
         },
         name="wide",
     )
@@ -40,6 +42,8 @@ def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
     assert sorted(
         p.name for p in package.iterdir() if (p / "router.py").exists()
     ) == sorted(concerns)
+    assert (project / "benchmarks" / "bench.py").is_file()
+    assert (project / "tests" / "test_benchmark.py").is_file()
     check_project(project)
     result = run_project_tests(project)
     assert re.search(r"\b\d+ passed\b", result.stdout)

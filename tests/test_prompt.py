@@ -47,6 +47,7 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
         ("external HTTP API", "\r"),
         ("container image", "\r"),
         ("CI service", "\r"),
+        ("Add a benchmark", "\r"),
     ]
     try:
         for expected, reply in steps:
