@@ -431,7 +431,7 @@ def test_every_name_the_project_uses_is_reserved(
     fullest project's own module names are each refused as a concern."""
     project = render(name="fullest")
     names = names_the_project_uses(project, "order_service")
-    assert {"app", "db", "jobs", "resources", "routers", "upstream"} <= names
+    assert {"app", "concerns", "db", "jobs", "resources", "upstream"} <= names
     for name in sorted(names):
         with pytest.raises(ValueError, match=f"Concern '{name}' is reserved"):
             answers_for(template_dir, {"concerns": name})

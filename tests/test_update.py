@@ -104,15 +104,15 @@ def test_user_edits_survive_a_new_template_version(
         "async def read_summary() -> dict[str, int]:\n"
         '    return {"orders": 0}\n'
     )
-    routers = package / "routers.py"
-    routers.write_text(
-        routers.read_text()
+    concerns = package / "concerns.py"
+    concerns.write_text(
+        concerns.read_text()
         .replace(
-            "from .orders.router import router as orders\n",
-            "from .orders.router import router as orders\n"
+            "from .orders import router as orders\n",
+            "from .orders import router as orders\n"
             "from .reports import router as reports\n",
         )
-        .replace("    orders,\n]", "    orders,\n    reports,\n]")
+        .replace("    orders.router,\n)", "    orders.router,\n    reports.router,\n)")
     )
     readme = project / "README.md"
     lines = readme.read_text().splitlines(keepends=True)
@@ -125,7 +125,7 @@ def test_user_edits_survive_a_new_template_version(
 
     assert_merged_cleanly(project)
     assert (package / "reports.py").exists()
-    assert "reports," in routers.read_text()
+    assert "reports.router," in concerns.read_text()
     text = readme.read_text()
     assert "maintained by the platform team" in text
     assert V2_HEALTH in text
@@ -260,7 +260,7 @@ def test_removing_a_cpu_concern_removes_its_code(
     assert not (package / "thumbnails").exists()
     assert not (package / "worker.py").exists()
     assert not (package / "jobs.py").exists()
-    assert "thumbnails" not in (package / "routers.py").read_text()
+    assert "thumbnails" not in (package / "concerns.py").read_text()
     assert "celery" not in (project / "pyproject.toml").read_text()
     check_project(project)
 

@@ -1,0 +1,3 @@
+"""Loads the shared fixtures, which live in `tests/support/fixtures.py`."""
+
+pytest_plugins = ["tests.support.fixtures"]
