@@ -112,7 +112,7 @@ def test_user_edits_survive_a_new_template_version(
             "from .orders import router as orders\n"
             "from .reports import router as reports\n",
         )
-        .replace("    orders.router,\n)", "    orders.router,\n    reports.router,\n)")
+        .replace("    orders.router,\n]", "    orders.router,\n    reports.router,\n]")
     )
     readme = project / "README.md"
     lines = readme.read_text().splitlines(keepends=True)
