@@ -88,3 +88,30 @@ def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
     assert (project / "uv.lock").exists(), (
         "uv sync writes the lock the image builds from"
     )
+
+
+def test_the_wiring_between_modules_is_typed(render: Renderer) -> None:
+    """Routes reach the job queue and the settings through code mypy follows, not
+    strings: a job submitted with arguments its task does not take, and a misspelt
+    external-API setting, are type errors in the generated project."""
+    project = render(name="typed")
+    package = project / "src" / "order_service"
+    router = package / "thumbnails" / "router.py"
+    text = router.read_text()
+    assert "width=body.width" in text
+    router.write_text(text.replace("width=body.width", "width=str(body.width)"))
+    client = package / "weather" / "client.py"
+    text = client.read_text()
+    assert "settings.weather_api_url" in text
+    client.write_text(text.replace("settings.weather_api_url", "settings.wether_api_url"))
+    result = subprocess.run(
+        [str(BIN / "mypy")],
+        cwd=project,
+        env=service_env(project),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert 'Argument "width" to "submit" of "JobQueue"' in result.stdout
+    assert '"Settings" has no attribute "wether_api_url"' in result.stdout

@@ -112,7 +112,7 @@ def test_user_edits_survive_a_new_template_version(
             "from .orders import router as orders\n"
             "from .reports import router as reports\n",
         )
-        .replace("    orders.router,\n]", "    orders.router,\n    reports.router,\n]")
+        .replace("    orders.router,\n]", "    orders.router,\n    reports,\n]")
     )
     readme = project / "README.md"
     lines = readme.read_text().splitlines(keepends=True)
@@ -125,7 +125,7 @@ def test_user_edits_survive_a_new_template_version(
 
     assert_merged_cleanly(project)
     assert (package / "reports.py").exists()
-    assert "reports.router," in concerns.read_text()
+    assert "    reports,\n" in concerns.read_text()
     text = readme.read_text()
     assert "maintained by the platform team" in text
     assert V2_HEALTH in text
