@@ -1,3 +1,0 @@
-"""Loads the shared fixtures, which live in `tests/support/fixtures.py`."""
-
-pytest_plugins = ["tests.support.fixtures"]
