@@ -1,10 +1,11 @@
 """Every combination of the options, rendered and checked; every distinct Python
 project among them runs its own test suite against real services.
 
-The options: database / external-API / CPU-bound concerns each present or absent,
-`docker` on or off, and `ci` one of three: 2 x 2 x 2 x 2 x 3 = 48 renders. `docker`
-and `ci` change no Python file (test_delivery_options_change_no_python proves it
-for every code combination), so each of the 8 code combinations runs its suite once.
+The options: database / external-API / file / blocking-library / CPU-bound
+concerns each present or absent, `docker` on or off, and `ci` one of three:
+2^5 x 2 x 3 = 192 renders. `docker` and `ci` change no Python file and no tool configuration
+(test_delivery_options_change_no_python proves it for every code combination), so
+each of the 32 code combinations is linted, type-checked and runs its suite once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from helpers import (
 class Combo:
     db: bool
     http: bool
+    files: bool
+    blocking: bool
     cpu: bool
     docker: bool = True
     ci: str = "github"
@@ -45,13 +48,23 @@ class Combo:
     @property
     def code(self) -> Combo:
         """The combination with the delivery options at their defaults."""
-        return Combo(self.db, self.http, self.cpu)
+        return Combo(self.db, self.http, self.files, self.blocking, self.cpu)
+
+    @property
+    def is_code(self) -> bool:
+        return self == self.code
 
     @property
     def id(self) -> str:
         kinds = [
             k
-            for k, on in (("db", self.db), ("http", self.http), ("cpu", self.cpu))
+            for k, on in (
+                ("db", self.db),
+                ("http", self.http),
+                ("files", self.files),
+                ("block", self.blocking),
+                ("cpu", self.cpu),
+            )
             if on
         ]
         return "-".join(
@@ -63,20 +76,24 @@ class Combo:
         concerns = [
             *(["orders"] if self.db else []),
             *(["weather"] if self.http else []),
+            *(["documents"] if self.files else []),
+            *(["notifications"] if self.blocking else []),
+            *(["thumbnails"] if self.cpu else []),
         ]
-        concerns += ["thumbnails"] if self.cpu else []
         return {
             "concerns": ", ".join(concerns),
             "cpu_concerns": ["thumbnails"] if self.cpu else [],
             "http_concerns": ["weather"] if self.http else [],
+            "file_concerns": ["documents"] if self.files else [],
+            "blocking_concerns": ["notifications"] if self.blocking else [],
             "docker": self.docker,
             "ci": self.ci,
         }
 
 
-CODE = [Combo(*kinds) for kinds in itertools.product([True, False], repeat=3)]
+CODE = [Combo(*kinds) for kinds in itertools.product([True, False], repeat=5)]
 ALL = [
-    Combo(c.db, c.http, c.cpu, docker, ci)
+    Combo(c.db, c.http, c.files, c.blocking, c.cpu, docker, ci)
     for c in CODE
     for docker, ci in itertools.product([True, False], ["github", "gitlab", "none"])
 ]
@@ -145,7 +162,8 @@ def test_render(combo: Combo) -> None:
 
     _check_files_match_answers(combo, project)
     _check_delivery_files(combo, project)
-    check_project(project)
+    if combo.is_code:  # the others have the same Python and tool configuration
+        check_project(project)
 
 
 def _check_files_match_answers(combo: Combo, project: Path) -> None:
@@ -156,11 +174,15 @@ def _check_files_match_answers(combo: Combo, project: Path) -> None:
     src = _text(package, (".py",))
     assert (package / "orders").is_dir() == combo.db
     assert (package / "weather").is_dir() == combo.http
+    assert (package / "documents").is_dir() == combo.files
+    assert (package / "storage.py").exists() == combo.files
+    assert (package / "notifications").is_dir() == combo.blocking
     assert (package / "thumbnails").is_dir() == combo.cpu
     assert (package / "db.py").exists() == combo.db
     assert (package / "migrations").is_dir() == combo.db
     assert not (project / "alembic.ini").exists()  # configured once, in the package
     assert (package / "upstream.py").exists() == combo.http
+    assert (package / "blocking.py").exists() == combo.blocking
     assert (package / "worker.py").exists() == combo.cpu
     assert (package / "jobs.py").exists() == combo.cpu
     if not combo.cpu:
@@ -174,6 +196,12 @@ def _check_files_match_answers(combo: Combo, project: Path) -> None:
     if not combo.http:
         assert "httpx" not in src, "an httpx client without an external-API concern"
         assert "_API_URL" not in code
+    if not combo.files:
+        assert not re.search(r"STORAGE_DIR|storage_dir", code), "storage without files"
+    if not combo.blocking:
+        assert not re.search(r"smtp|aiosmtpd|ThreadLane", code, re.IGNORECASE), (
+            "a blocking-library concern's code without one"
+        )
 
 
 def _check_delivery_files(combo: Combo, project: Path) -> None:
@@ -198,6 +226,8 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
     services = set(yaml.safe_load(compose.read_text())["services"])
     expected = {"api"} | ({"postgres", "migrate"} if combo.db else set())
     expected |= {"rabbitmq", "redis", "worker", "flower"} if combo.cpu else set()
+    expected |= {"mailpit"} if combo.blocking else set()
+    assert ("/data/storage" in dockerfile.read_text()) == combo.files
     assert services == expected
     lint = subprocess.run(
         [str(BIN / "hadolint"), str(dockerfile)],
@@ -242,10 +272,11 @@ def _check_scaled_object(path: Path) -> None:
 
 
 def _python_digest(project: Path) -> dict[str, str]:
+    """The files the checks and the tests read: Python, and their configuration."""
     return {
         str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in _files(project)
-        if p.suffix == ".py"
+        if p.suffix == ".py" or p.name == "pyproject.toml"
     }
 
 
@@ -262,12 +293,21 @@ def test_delivery_options_change_no_python(code: Combo) -> None:
         assert digest == first, f"{combo_id} differs in its Python files"
 
 
+def runs_fault_tests(code: Combo) -> bool:
+    """The fault tests (marked `faults`: a database, broker, Redis or worker stopped,
+    stalled or restarted) test the database and job machinery, which the other
+    kinds do not touch beyond the app's start-up, and take most of a suite's time.
+    They run with the other I/O kinds all present or all absent (every database
+    and CPU combination, 8 suites); the other 24 suites run every other test."""
+    return code.http == code.files == code.blocking
+
+
 @pytest.mark.parametrize(
     "code", CODE, ids=lambda c: c.id.removesuffix("-docker-github")
 )
 def test_generated_suite(code: Combo) -> None:
     project = rendered(code)
-    result = run_project_tests(project)
+    result = run_project_tests(project, faults=runs_fault_tests(code))
     assert re.search(r"\b\d+ passed\b", result.stdout), result.stdout[-2000:]
     assert " failed" not in result.stdout
     assert " skipped" not in result.stdout

@@ -45,6 +45,9 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
         ("'invoices' is listed twice", CLEAR_LINE + "Invoices, fx rates, pdf\r"),
         ("CPU-bound", "\r"),
         ("external HTTP API", "\r"),
+        ("store and serve files", "\r"),
+        # The next question offers what is left; Space picks the first (invoices).
+        (r"blocking \(sync-only\) client library", " \r"),
         ("container image", "\r"),
         ("CI service", "\r"),
         ("Add a benchmark", "\r"),
@@ -62,7 +65,9 @@ def test_prompt_refuses_bad_answers_and_accepts_corrections(
     assert answers["package_name"] == "billing_svc"
     assert answers["author_email"] == "team@example.com"
     assert answers["concerns"] == "Invoices, fx rates, pdf"
-    assert (out / "src" / "billing_svc" / "app.py").is_file()
+    assert answers["blocking_concerns"] == ["invoices"]
+    assert (out / "src" / "billing_svc" / "invoices" / "client.py").is_file()
+    assert (out / "src" / "billing_svc" / "fx_rates" / "models.py").is_file()
 
 
 def test_a_name_whose_package_would_be_invalid_is_asked_with_a_valid_default(

@@ -165,7 +165,10 @@ def test_defaults_render_is_the_full_matrix_combination(render: Renderer) -> Non
     from test_matrix import Combo
 
     defaults = render(name="defaults")
-    full = render(Combo(db=True, http=True, cpu=True).answers, name="full")
+    full = render(
+        Combo(db=True, http=True, files=False, blocking=False, cpu=True).answers,
+        name="full",
+    )
 
     def contents(project: Path) -> dict[str, bytes]:
         return {
@@ -186,16 +189,21 @@ def test_every_question_through_data(render: Renderer) -> None:
             "description": "Bills, invoices and currency rates.",
             "author_name": "Payments Team",
             "author_email": "payments@example.com",
-            "concerns": "Invoices, currency rates, PDF Reports",
+            "concerns": "Invoices, currency rates, Scans, Mail Outbox, PDF Reports",
             "cpu_concerns": ["pdf_reports"],
             "http_concerns": ["currency_rates"],
+            "file_concerns": ["scans"],
+            "blocking_concerns": ["mail_outbox"],
             "docker": False,
             "ci": "gitlab",
         },
         name="all-data",
     )
     assert (project / "src" / "billing").is_dir()
+    assert (project / "src" / "billing" / "mail_outbox" / "client.py").is_file()
+    assert (project / "src" / "billing" / "scans" / "router.py").is_file()
     assert 'name = "billing-hub"' in (project / "pyproject.toml").read_text()
     check_project(project)
-    result = run_project_tests(project)
+    # The answers are what this project tests; the matrix runs the fault tests.
+    result = run_project_tests(project, faults=False)
     assert " passed" in result.stdout

@@ -398,3 +398,51 @@ def test_removing_the_last_external_api_keeps_env_loadable(
     assert "# no longer a setting (copier update): WEATHER_API_URL=" in text
     assert "SECRET_KEY=" in text
     cli(project, live_database, "migrate")
+
+
+def test_file_and_blocking_library_concerns_come_and_go(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """An update adds a file concern and a blocking-library one (their packages,
+    the storage and the thread lanes, their test servers), and a later update that
+    drops them from `concerns` removes all of it."""
+    project = generate(template_repo, tmp_path / "svc", "v1", {"concerns": "orders"})
+    package = project / "src" / "order_service"
+    assert not (package / "blocking.py").exists()
+
+    update(
+        project,
+        "v1",
+        {
+            "concerns": "orders, documents, notifications",
+            "file_concerns": ["documents"],
+            "blocking_concerns": ["notifications"],
+        },
+    )
+    assert_merged_cleanly(project)
+    assert (package / "documents" / "router.py").exists()
+    assert (package / "storage.py").exists()
+    assert (package / "notifications" / "client.py").exists()
+    assert (package / "blocking.py").exists()
+    assert (project / "tests" / "support" / "mail_server.py").exists()
+    concerns = (package / "concerns.py").read_text()
+    assert "notifications" in concerns
+    assert "documents" in concerns
+    assert "aiosmtpd" in (project / "pyproject.toml").read_text()
+    example = (project / ".env.example").read_text()
+    assert "NOTIFICATIONS_SMTP_URL=" in example
+    assert "STORAGE_DIR=" in example
+    check_project(project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "file and mail concerns", cwd=project)
+
+    update(project, "v1", {"concerns": "orders"})
+    assert_merged_cleanly(project)
+    for gone in ("documents", "storage.py", "notifications", "blocking.py"):
+        assert not (package / gone).exists(), gone
+    assert not (project / "tests" / "support" / "mail_server.py").exists()
+    concerns = (package / "concerns.py").read_text()
+    assert "notifications" not in concerns
+    assert "documents" not in concerns
+    assert "aiosmtpd" not in (project / "pyproject.toml").read_text()
+    check_project(project)

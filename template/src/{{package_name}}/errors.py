@@ -68,6 +68,18 @@ class ConflictError(ProblemError):
     status = HTTPStatus.CONFLICT
 
 
+class PayloadTooLargeError(ProblemError):
+    """A request body (an upload) over the limit for its route."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class UnsupportedMediaTypeError(ProblemError):
+    """A body whose declared Content-Type the route cannot take."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
 class BadGatewayError(ProblemError):
     """An upstream failed, answered badly, or could not be reached."""
 
@@ -225,6 +237,8 @@ class AnswerUnexpectedErrors:
 class LimitBodySize:
     """Refuse a request body longer than `max_size` bytes with 413, unread.
 
+    The paths in `larger` (uploads) have limits of their own instead.
+
     A declared `Content-Length` over the limit is answered before any of the
     body is read; a body sent without one is counted as it arrives and refused
     once it passes the limit, so no more than the limit is ever buffered.
@@ -232,22 +246,26 @@ class LimitBodySize:
     than as a problem document.)
     """
 
-    def __init__(self, app: ASGIApp, max_size: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_size: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_size = max_size
-        self.detail = (
-            f"The request body is larger than {max_size} bytes, "
-            "the most this service accepts."
-        )
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_size)
+        detail = (
+            f"The request body is larger than {limit} bytes, "
+            "the most this service accepts."
+        )
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_size:
+        if declared.isdigit() and int(declared) > limit:
             status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-            response = problem_response(Request(scope), status, self.detail)
+            response = problem_response(Request(scope), status, detail)
             await response(scope, receive, send)
             return
         received = 0
@@ -257,23 +275,28 @@ class LimitBodySize:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_size:
+                if received > limit:
                     # FastAPI passes an HTTPException raised while it reads the
                     # body on to the handlers; anything else would become a 400.
                     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-                    raise HTTPException(status, self.detail)
+                    raise HTTPException(status, detail)
             return message
 
         await self.app(scope, receive_counting, send)
 
 
-def install_error_handlers(app: FastAPI, *, max_body_size: int) -> None:
-    """Answer every error with a problem document, and say so in the OpenAPI."""
+def install_error_handlers(
+    app: FastAPI, *, max_body_size: int, larger_bodies: Mapping[str, int] | None = None
+) -> None:
+    """Answer every error with a problem document, and say so in the OpenAPI.
+
+    Request bodies are limited to `max_body_size` bytes, except on the paths of
+    `larger_bodies`, each with its own limit."""
     for exc_class in (ProblemError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_class, _to_problem)
     # The last added runs first: a body is measured before anything else.
     app.add_middleware(AnswerUnexpectedErrors)
-    app.add_middleware(LimitBodySize, max_size=max_body_size)
+    app.add_middleware(LimitBodySize, max_size=max_body_size, larger=larger_bodies)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
