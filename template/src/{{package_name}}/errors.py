@@ -258,14 +258,10 @@ class LimitBodySize:
             await self.app(scope, receive, send)
             return
         limit = self.larger.get(scope["path"], self.max_size)
-        detail = (
-            f"The request body is larger than {limit} bytes, "
-            "the most this service accepts."
-        )
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-            response = problem_response(Request(scope), status, detail)
+            response = problem_response(Request(scope), status, _too_large(limit))
             await response(scope, receive, send)
             return
         received = 0
@@ -279,10 +275,16 @@ class LimitBodySize:
                     # FastAPI passes an HTTPException raised while it reads the
                     # body on to the handlers; anything else would become a 400.
                     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-                    raise HTTPException(status, detail)
+                    raise HTTPException(status, _too_large(limit))
             return message
 
         await self.app(scope, receive_counting, send)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"The request body is larger than {limit} bytes, the most this service accepts."
+    )
 
 
 def install_error_handlers(
