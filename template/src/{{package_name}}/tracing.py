@@ -57,7 +57,11 @@ def create_tracer_provider(
 
 def trace_app(app: FastAPI, provider: TracerProvider) -> None:
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls=UNTRACED_URLS
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_URLS,
+        # A span per request, not also one per ASGI message it sends or receives.
+        exclude_spans=["receive", "send"],
     )
 
 
