@@ -1,15 +1,16 @@
 """What observability costs a generated service on its read route.
 
-Renders a project with one database concern, then serves the same app three ways
+Renders a project with one database concern, then serves the same app four ways
 from the same code, each in a uvicorn process of its own:
 
 - `bare`: request metrics, request ids and the loop-lag monitor removed;
+- `unwatched`: as generated but for the loop-lag monitor (what it costs alone);
 - `observed`: the service as generated (metrics, request ids, lag monitor;
   tracing off, as it is until OTEL_EXPORTER_OTLP_ENDPOINT is set);
 - `traced`: as generated, with tracing on, exporting to a local OTLP sink that
   accepts and drops every batch.
 
-Then it loads `GET /<concern>/{id}` of each with wrk, round after round, the three
+Then it loads `GET /<concern>/{id}` of each with wrk, round after round, the four
 interleaved, and prints requests/s and the server's CPU time per request (from
 /proc), with each variant's ratio to `bare` per round, and their medians.
 
@@ -54,12 +55,13 @@ RUNNER = textwrap.dedent(
     from bench import app as module
 
     variant, port = sys.argv[1], int(sys.argv[2])
-    if variant == "bare":
-        class Idle:
-            def __init__(self, threshold): pass
-            def running(self): return contextlib.AsyncExitStack()
-        module.instrument = lambda app: None
+    class Idle:
+        def __init__(self, threshold): pass
+        def running(self): return contextlib.AsyncExitStack()
+    if variant in {"bare", "unwatched"}:
         module.LoopWatch = Idle
+    if variant == "bare":
+        module.instrument = lambda app: None
     uvicorn.run(
         module.create_app(), host="127.0.0.1", port=port,
         log_level="warning", access_log=False,
@@ -158,6 +160,7 @@ def main() -> None:
         )
         variants = {
             "bare": env,
+            "unwatched": env,
             "observed": env,
             "traced": env
             | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"},
