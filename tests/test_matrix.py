@@ -295,10 +295,12 @@ def test_delivery_options_change_no_python(code: Combo) -> None:
 
 def runs_fault_tests(code: Combo) -> bool:
     """The fault tests (marked `faults`: a database, broker, Redis or worker stopped,
-    stalled or restarted) test the database and job machinery, which the other
-    kinds do not touch beyond the app's start-up, and take most of a suite's time.
-    They run with the other I/O kinds all present or all absent (every database
-    and CPU combination, 8 suites); the other 24 suites run every other test."""
+    stalled or restarted; a telemetry endpoint that refuses or never answers;
+    `serve --workers 2` with one process stopped) test the database and job
+    machinery and the served process, which the other kinds do not touch beyond
+    the app's start-up, and take most of a suite's time. They run with the other
+    I/O kinds all present or all absent (every database and CPU combination, 8
+    suites, the bare one among them); the other 24 suites run every other test."""
     return code.http == code.files == code.blocking
 
 

@@ -39,6 +39,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,6 +48,12 @@ from .resources import ResourcesDep
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+
+METRICS_PATH = "/metrics"
+
+#: prometheus-client's switch to multiprocess mode: the directory where every
+#: process of a service keeps its metrics, in files the others can read.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 #: How often the lag monitor schedules its callback, in seconds.
 LAG_INTERVAL = 0.1
@@ -234,7 +241,7 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             handler = getattr(route, "path", "none")
-            if handler != "/metrics":
+            if handler != METRICS_PATH:
                 labels = (handler, scope["method"], str(status))
                 HTTP_REQUESTS.labels(*labels).inc()
                 HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
@@ -251,7 +258,7 @@ def instrument(app: FastAPI) -> None:
 metrics_router = APIRouter()
 
 
-@metrics_router.get("/metrics", include_in_schema=False)
+@metrics_router.get(METRICS_PATH, include_in_schema=False)
 async def metrics(resources: ResourcesDep) -> Response:
     """The metrics of this process (or, under `serve --workers N`, of all N)."""
     async with anyio.create_task_group() as tasks:
@@ -264,8 +271,20 @@ async def metrics(resources: ResourcesDep) -> Response:
 
 
 def _registry() -> CollectorRegistry:
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    if MULTIPROCESS_DIR not in os.environ:
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
+
+
+def keep_metrics_in(directory: str) -> None:
+    """Keep this process's metrics, and those of the processes it starts, in
+    files in `directory`, where any of them can add them all up.
+
+    Call it before creating the processes. Metrics created later are kept there.
+    """
+    os.environ[MULTIPROCESS_DIR] = directory
+    # prometheus-client reads the variable when it is imported, which happened
+    # before the command knew it would start processes: read it again.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
