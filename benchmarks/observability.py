@@ -23,28 +23,17 @@ figures; it judges nothing.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
-import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-CLOCK = os.sysconf("SC_CLK_TCK")
+from _common import cpu_seconds, load, rendered_project, servers
 
 #: Serves `create_app()` of the rendered package as one variant (argv[1]) on a port
 #: (argv[2]); `bare` swaps the observability pieces for ones that do nothing.
@@ -83,52 +72,6 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK  # utime + stime
-
-
-def render(dest: Path) -> None:
-    subprocess.run(
-        [
-            str(BIN / "copier"),
-            "copy",
-            "--trust",
-            "--defaults",
-            "--skip-tasks",
-            "--quiet",
-            "--data",
-            "project_name=Bench",
-            "--data",
-            "concerns=orders",
-            str(ROOT),
-            str(dest),
-        ],
-        check=True,
-    )
-
-
-def load(url: str, seconds: int, connections: int) -> int:
-    """Requests wrk completed against `url` (errors and non-2xx refused)."""
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-    match = re.search(r"(\d+) requests in", out)
-    assert match, out
-    return int(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -140,90 +83,46 @@ def main() -> None:
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
-    database = f"bench_{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory() as scratch:
-        project = Path(scratch) / "bench"
-        render(project)
-        (project / "run_variant.py").write_text(RUNNER)
-        env = os.environ | {
-            "DATABASE_URL": f"{SERVER}/{database}",
-            "PYTHONPATH": str(project / "src"),
-            "ENVIRONMENT": "development",
-        }
-        env.pop("VIRTUAL_ENV", None)
-        subprocess.run(
-            [sys.executable, "-m", "bench", "migrate"],
-            cwd=project,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        variants = {
-            "bare": env,
-            "unwatched": env,
-            "observed": env,
-            "traced": env
-            | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"},
-        }
-        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-        try:
-            for name, variant_env in variants.items():
-                port = free_port()
-                process = subprocess.Popen(
-                    [sys.executable, "run_variant.py", name, str(port)],
-                    cwd=project,
-                    env=variant_env,
-                )
-                servers[name] = (process, port)
-            for _, port in servers.values():
-                base = f"http://127.0.0.1:{port}"
-                for _ in range(200):
-                    try:
-                        httpx.get(f"{base}/health/live")
-                        break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-            process, port = servers["bare"]
-            created = httpx.post(
-                f"http://127.0.0.1:{port}/orders", json={"name": "bench"}
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"}
+    try:
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            rendered_project(Path(scratch), "orders") as (project, env),
+        ):
+            (project / "run_variant.py").write_text(RUNNER)
+            commands = {
+                name: ([sys.executable, "run_variant.py", name, "{port}"], env)
+                for name in ("bare", "unwatched", "observed")
+            }
+            commands["traced"] = (
+                [sys.executable, "run_variant.py", "traced", "{port}"],
+                env | otlp,
             )
-            created.raise_for_status()
-            path = f"/orders/{created.json()['id']}"
-            for _, port in servers.values():  # warm up
-                load(f"http://127.0.0.1:{port}{path}", 1, options.connections)
+            with servers(project, commands) as started:
+                created = httpx.post(
+                    f"{started['bare'].url}/orders", json={"name": "bench"}
+                )
+                created.raise_for_status()
+                path = f"/orders/{created.json()['id']}"
+                for server in started.values():  # warm up
+                    load(f"{server.url}{path}", 1, options.connections)
 
-            rows: dict[str, list[tuple[float, float]]] = {n: [] for n in servers}
-            for round_ in range(options.rounds):
-                for name, (process, port) in servers.items():
-                    before = cpu_seconds(process.pid)
-                    done = load(
-                        f"http://127.0.0.1:{port}{path}",
-                        options.seconds,
-                        options.connections,
+                rows: dict[str, list[tuple[float, float]]] = {n: [] for n in started}
+                for round_ in range(options.rounds):
+                    for name, server in started.items():
+                        before = cpu_seconds(server.process.pid)
+                        done = load(
+                            f"{server.url}{path}", options.seconds, options.connections
+                        )
+                        cpu = cpu_seconds(server.process.pid) - before
+                        rows[name].append((done.rate, cpu / done.requests * 1e6))
+                    line = "  ".join(
+                        f"{n} {r[-1][0]:7.0f}/s {r[-1][1]:5.0f} µs"
+                        for n, r in rows.items()
                     )
-                    cpu = cpu_seconds(process.pid) - before
-                    rows[name].append((done / options.seconds, cpu / done * 1e6))
-                line = "  ".join(
-                    f"{n} {r[-1][0]:7.0f}/s {r[-1][1]:5.0f} µs" for n, r in rows.items()
-                )
-                print(f"round {round_ + 1}: {line}", flush=True)
-        finally:
-            for process, _ in servers.values():
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
-            sink.shutdown()
-            subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-qc",
-                    f"DROP DATABASE IF EXISTS {database}",
-                ],
-                check=False,
-            )
+                    print(f"round {round_ + 1}: {line}", flush=True)
+    finally:
+        sink.shutdown()
 
     print(
         f"\nGET /orders/{{id}}, wrk -c{options.connections}, "
