@@ -208,3 +208,32 @@ def load(
         p50_ms=_ms(p50.group(1)) if p50 else float("nan"),
         p99_ms=_ms(p99.group(1)) if p99 else float("nan"),
     )
+
+
+Measured = dict[str, list[tuple[float, float]]]
+
+
+def interleaved(
+    targets: Mapping[str, tuple[str, int]],
+    *,
+    rounds: int,
+    seconds: int,
+    connections: int,
+) -> Measured:
+    """wrk against each target's URL in turn, round after round, after a warm-up;
+    for each, per round, (requests/s, µs of CPU per request of its process `pid`).
+    Each round's figures are printed as they come."""
+    for url, _ in targets.values():
+        load(url, 1, connections)
+    rows: Measured = {name: [] for name in targets}
+    for round_ in range(rounds):
+        for name, (url, pid) in targets.items():
+            before = cpu_seconds(pid)
+            done = load(url, seconds, connections)
+            cpu = cpu_seconds(pid) - before
+            rows[name].append((done.rate, cpu / done.requests * 1e6))
+        line = "  ".join(
+            f"{n} {r[-1][0]:7.0f}/s {r[-1][1]:5.0f} µs" for n, r in rows.items()
+        )
+        print(f"round {round_ + 1}: {line}", flush=True)
+    return rows

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from _common import cpu_seconds, load, rendered_project, servers
+from _common import interleaved, rendered_project, servers
 
 #: Serves `create_app()` of the rendered package as one variant (argv[1]) on a port
 #: (argv[2]); `bare` swaps the observability pieces for ones that do nothing.
@@ -104,23 +104,12 @@ def main() -> None:
                 )
                 created.raise_for_status()
                 path = f"/orders/{created.json()['id']}"
-                for server in started.values():  # warm up
-                    load(f"{server.url}{path}", 1, options.connections)
-
-                rows: dict[str, list[tuple[float, float]]] = {n: [] for n in started}
-                for round_ in range(options.rounds):
-                    for name, server in started.items():
-                        before = cpu_seconds(server.process.pid)
-                        done = load(
-                            f"{server.url}{path}", options.seconds, options.connections
-                        )
-                        cpu = cpu_seconds(server.process.pid) - before
-                        rows[name].append((done.rate, cpu / done.requests * 1e6))
-                    line = "  ".join(
-                        f"{n} {r[-1][0]:7.0f}/s {r[-1][1]:5.0f} µs"
-                        for n, r in rows.items()
-                    )
-                    print(f"round {round_ + 1}: {line}", flush=True)
+                rows = interleaved(
+                    {n: (f"{s.url}{path}", s.process.pid) for n, s in started.items()},
+                    rounds=options.rounds,
+                    seconds=options.seconds,
+                    connections=options.connections,
+                )
     finally:
         sink.shutdown()
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from _common import cpu_seconds, load, rendered_project, servers
+from _common import interleaved, load, rendered_project, servers
 
 #: Serves `create_app()` of the rendered package with the two extra routes, on
 #: the port given in argv[1], with the server named in argv[2].
@@ -141,22 +141,15 @@ def main() -> None:
                 "bare": "/bench/bare",
                 "raw": f"/bench/raw/{row_id}",
             }
-            for path in routes.values():  # warm up
-                load(f"{api.url}{path}", 1, options.connections)
-
-            rows: dict[str, list[tuple[float, float]]] = {n: [] for n in routes}
-            for round_ in range(options.rounds):
-                for name, path in routes.items():
-                    before = cpu_seconds(api.process.pid)
-                    done = load(
-                        f"{api.url}{path}", options.seconds, options.connections
-                    )
-                    cpu = cpu_seconds(api.process.pid) - before
-                    rows[name].append((done.rate, cpu / done.requests * 1e6))
-                line = "  ".join(
-                    f"{n} {r[-1][0]:6.0f}/s {r[-1][1]:5.0f} µs" for n, r in rows.items()
-                )
-                print(f"round {round_ + 1}: {line}", flush=True)
+            rows = interleaved(
+                {
+                    n: (f"{api.url}{path}", api.process.pid)
+                    for n, path in routes.items()
+                },
+                rounds=options.rounds,
+                seconds=options.seconds,
+                connections=options.connections,
+            )
 
             print(
                 f"\n{options.server}, wrk -c{options.connections}, "
