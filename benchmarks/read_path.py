@@ -2,7 +2,8 @@
 driver, and how the service behaves when more clients come than it can serve.
 
 Renders a project with one database concern and serves it with uvicorn (uvloop,
-httptools, access log off, as `serve` does in production). For the measurement
+httptools, access log off, as `serve` does in production), or Granian (one
+worker, uvloop), or both, each in a process of its own. For the measurement
 only, two routes are added to the same app in the same process:
 
 - `/bench/bare`: an `async def` route returning a constant (the framework's floor);
@@ -10,7 +11,7 @@ only, two routes are added to the same app in the same process:
   asyncpg from a pool of the service's size, its row returned as a dict.
 
 Round after round, interleaved, wrk loads `GET /orders/{id}` (the generated
-route), the bare route and the raw route at --connections; the script prints
+route), the bare route and the raw route of each server at --connections; the script prints
 requests/s and the server's CPU time per request, and the generated route's ratio
 to the raw one per round, with medians. Then a raw asyncpg loop without HTTP
 (64 tasks, the same pool size), and the overload runs: the generated route at 64,
@@ -18,7 +19,7 @@ to the raw one per round, with medians. Then a raw asyncpg loop without HTTP
 budget, counting errors and 503s.
 
     uv run python benchmarks/read_path.py [--rounds 5] [--seconds 5]
-    uv run --group bench python benchmarks/read_path.py --server granian
+    uv run --group bench python benchmarks/read_path.py --server uvicorn granian
 
 Needs wrk and PostgreSQL at 127.0.0.1:5432. It prints figures; it judges nothing.
 """
@@ -63,7 +64,7 @@ RUNNER = textwrap.dedent(
         async with opening:
             if pool is None:
                 dsn = settings.database_url.replace("+asyncpg", "")
-                size = settings.database_pool_size + settings.database_max_overflow
+                size = settings.database_pool_size
                 pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
         row = await pool.fetchrow(
             "SELECT id, name, description, created_at, updated_at"
@@ -113,7 +114,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        nargs="+",
+        default=["uvicorn"],
+        help="one server, or several: each serves the app, all interleaved",
+    )
     parser.add_argument(
         "--overload",
         type=int,
@@ -130,10 +137,13 @@ def main() -> None:
         rendered_project(Path(scratch), "orders") as (project, env),
     ):
         (project / "run_bench.py").write_text(RUNNER)
-        command = [sys.executable, "run_bench.py", "{port}", options.server]
-        with servers(project, {"api": (command, env)}) as started:
-            api = started["api"]
-            created = httpx.post(f"{api.url}/orders", json={"name": "bench"})
+        commands = {
+            name: ([sys.executable, "run_bench.py", "{port}", name], env)
+            for name in options.server
+        }
+        with servers(project, commands) as started:
+            first = next(iter(started.values()))
+            created = httpx.post(f"{first.url}/orders", json={"name": "bench"})
             created.raise_for_status()
             row_id = created.json()["id"]
             routes = {
@@ -143,8 +153,9 @@ def main() -> None:
             }
             rows = interleaved(
                 {
-                    n: (f"{api.url}{path}", api.process.pid)
-                    for n, path in routes.items()
+                    f"{server} {route}": (f"{api.url}{path}", api.process.pid)
+                    for server, api in started.items()
+                    for route, path in routes.items()
                 },
                 rounds=options.rounds,
                 seconds=options.seconds,
@@ -152,15 +163,15 @@ def main() -> None:
             )
 
             print(
-                f"\n{options.server}, wrk -c{options.connections}, "
+                f"\nwrk -c{options.connections}, "
                 f"{options.rounds} rounds of {options.seconds} s, medians:"
             )
             for name, measured in rows.items():
-                ratios = [
-                    rate / rows["raw"][i][0] for i, (rate, _) in enumerate(measured)
-                ]
+                raw = rows[f"{name.split()[0]} raw"]
+                ratios = [rate / raw[i][0] for i, (rate, _) in enumerate(measured)]
                 print(
-                    f"  {name:9} {statistics.median(r for r, _ in measured):7.0f} req/s"
+                    f"  {name:17} "
+                    f"{statistics.median(r for r, _ in measured):7.0f} req/s"
                     f" ({statistics.median(ratios):.3f} of raw)  "
                     f"{statistics.median(c for _, c in measured):5.0f} µs CPU/request"
                 )
@@ -169,22 +180,25 @@ def main() -> None:
             rate = asyncio.run(raw_loop(dsn, 15, row_id, options.seconds))
             print(f"  raw asyncpg without HTTP, 64 tasks, pool 15: {rate:7.0f} q/s")
 
-            if options.overload:
-                print("\noverload, GET /orders/{id}, wrk --timeout 30s:")
-            for connections in options.overload:
-                seen = load(
-                    f"{api.url}{routes['generated']}",
-                    10,
-                    connections,
-                    timeout=30,
-                    errors_ok=True,
-                )
-                print(
-                    f"  -c{connections:<5} {seen.rate:7.0f} req/s  p50 {seen.p50_ms:7.1f} ms"
-                    f"  p99 {seen.p99_ms:7.1f} ms  non-2xx {seen.non_2xx}"
-                    f"  socket errors {seen.socket_errors}",
-                    flush=True,
-                )
+            for server, api in started.items():
+                if options.overload:
+                    print(
+                        f"\noverload, {server}, GET /orders/{{id}}, wrk --timeout 30s:"
+                    )
+                for connections in options.overload:
+                    seen = load(
+                        f"{api.url}{routes['generated']}",
+                        10,
+                        connections,
+                        timeout=30,
+                        errors_ok=True,
+                    )
+                    print(
+                        f"  -c{connections:<5} {seen.rate:7.0f} req/s"
+                        f"  p50 {seen.p50_ms:7.1f} ms  p99 {seen.p99_ms:7.1f} ms"
+                        f"  non-2xx {seen.non_2xx}  socket errors {seen.socket_errors}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
