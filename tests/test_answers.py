@@ -326,6 +326,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "Concern 'benchmark' is reserved.",
     ),
     (
+        "concern named like a test module of the project's own",
+        {"concerns": "orders, test_health"},
+        "Concern 'test_health' starts with 'test_'",
+    ),
+    (
         "concerns with spaces but no commas",
         {"concerns": "orders weather thumbnails"},
         "For several concerns write 'orders, weather, thumbnails'",
@@ -523,3 +528,8 @@ def test_every_name_the_project_uses_is_reserved(
     for name in sorted(names):
         with pytest.raises(ValueError, match=f"Concern '{name}' is reserved"):
             answers_for(template_dir, {"concerns": name})
+    # A concern's tests are a package named after it, beside the project's own
+    # test modules: `test_health` would be both tests/test_health/ and .py.
+    for path in sorted((project / "tests").glob("test_*.py")):
+        with pytest.raises(ValueError, match=f"Concern '{path.stem}' starts with"):
+            answers_for(template_dir, {"concerns": path.stem})
