@@ -1,5 +1,6 @@
-"""Projects beyond the matrix: a wide one at the limits of every name, and one
-installed exactly as its README tells a user to."""
+"""Projects beyond the matrix: a wide one at the limits of every name (and with
+names of Python's builtins), and one installed exactly as its README tells a user
+to."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from helpers import (
     without_this_environment,
 )
 
-#: Several concerns of each I/O kind, one of each as long as a name may be (28).
-WIDE_DB = ["orders", "invoices", "order_items", "customer_loyalty_point_ledger"[:28]]
-WIDE_HTTP = ["weather", "currency_rates", "postal_code_lookup_service_x"]
-WIDE_FILES = ["documents", "scanned_delivery_notes_archiv"[:28]]
-WIDE_BLOCKING = ["notifications", "legacy_crm_notification_send"]
-WIDE_CPU = ["thumbnails", "pdf_reports", "risk_scores", "image_similarity_embeddings"]
+#: Several concerns of each kind: one of each I/O kind as long as a name may be
+#: (28), and one of each named like a builtin the generated code must not shadow.
+WIDE_DB = ["orders", "order_items", "customer_loyalty_point_ledger"[:28], "list"]
+WIDE_HTTP = ["weather", "currency_rates", "postal_code_lookup_service_x", "id"]
+WIDE_FILES = ["documents", "scanned_delivery_notes_archiv"[:28], "type"]
+WIDE_BLOCKING = ["notifications", "legacy_crm_notification_send", "print"]
+WIDE_CPU = ["thumbnails", "pdf_reports", "image_similarity_embeddings", "all"]
 LONG_PACKAGE = "a_rather_long_package_name_for_x"
 
 

@@ -105,15 +105,13 @@ def test_user_edits_survive_a_new_template_version(
         '    return {"orders": 0}\n'
     )
     concerns = package / "concerns.py"
-    concerns.write_text(
-        concerns.read_text()
-        .replace(
-            "from .orders import router as orders\n",
-            "from .orders import router as orders\n"
-            "from .reports import router as reports\n",
-        )
-        .replace("    orders.router,\n]", "    orders.router,\n    reports,\n]")
-    )
+    text = concerns.read_text()
+    imports = "from .orders import router as orders_router\n"
+    routers = "    orders_router.router,\n"
+    assert imports in text
+    assert routers in text
+    text = text.replace(imports, imports + "from .reports import router as reports\n")
+    concerns.write_text(text.replace(routers, routers + "    reports,\n"))
     readme = project / "README.md"
     lines = readme.read_text().splitlines(keepends=True)
     lines[2] = "Order intake for the shop, maintained by the platform team.\n"
