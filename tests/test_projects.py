@@ -18,9 +18,10 @@ from helpers import (
 )
 
 #: Several concerns of each kind: one of each I/O kind as long as a name may be
-#: (28), and one of each named like a builtin the generated code must not shadow.
+#: (28), one of each named like a builtin the generated code must not shadow, and
+#: one named like the alias of another concern's module (`orders_models`).
 WIDE_DB = ["orders", "order_items", "customer_loyalty_point_ledger"[:28], "list"]
-WIDE_HTTP = ["weather", "currency_rates", "postal_code_lookup_service_x", "id"]
+WIDE_HTTP = ["weather", "orders_models", "postal_code_lookup_service_x", "id"]
 WIDE_FILES = ["documents", "scanned_delivery_notes_archiv"[:28], "type"]
 WIDE_BLOCKING = ["notifications", "legacy_crm_notification_send", "print"]
 WIDE_CPU = ["thumbnails", "pdf_reports", "image_similarity_embeddings", "all"]
