@@ -247,8 +247,46 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    _check_writable_mounts(combo, project / "deploy")
     if combo.cpu:
         _check_scaled_object(project / "deploy" / "worker-thumbnails.yaml")
+
+
+def _check_writable_mounts(combo: Combo, deploy: Path) -> None:
+    """Every container runs on a read-only root filesystem, so each place the
+    service writes must be a volume: /tmp (metrics of `serve --workers N` and of
+    the worker's pool) on an emptyDir, and the API's STORAGE_DIR on the claim the
+    same file defines, or uploads fail and the API is never ready."""
+    docs = [
+        d
+        for m in sorted(deploy.glob("*.yaml"))
+        for d in yaml.safe_load_all(m.read_text())
+    ]
+    claims = {
+        d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"
+    }
+    for doc in docs:
+        if doc["kind"] != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mounted = {
+            m["mountPath"]: volumes[m["name"]]
+            for m in container.get("volumeMounts", [])
+        }
+        name = doc["metadata"]["name"]
+        tmp = mounted.get("/tmp", {})  # noqa: S108 - the path in the manifest, not ours
+        assert "emptyDir" in tmp, f"{name}: /tmp is not an emptyDir"
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        is_api = container["args"][0] == "serve"
+        assert ("STORAGE_DIR" in env) == (is_api and combo.files)
+        if "STORAGE_DIR" in env:
+            storage = mounted.get(env["STORAGE_DIR"], {})
+            claim = storage.get("persistentVolumeClaim", {}).get("claimName")
+            assert claim in claims, f"{name}: STORAGE_DIR is not on a claim of deploy/"
+    assert bool(claims) == combo.files
 
 
 def _check_scaled_object(path: Path) -> None:
