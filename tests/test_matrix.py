@@ -131,7 +131,8 @@ def _made_once(shared: Path, name: str, make: Callable[[Path], object]) -> Path:
 
 @cache
 def rendered(shared: Path, combo: Combo) -> Path:
-    """`combo`'s project, rendered once per test run."""
+    """`combo`'s project, rendered once per test run. Other workers read it at
+    the same time: run nothing in it (see `working_copy`)."""
     template = _made_once(shared, "template", snapshot_template)
     base = _made_once(
         shared,
@@ -139,6 +140,13 @@ def rendered(shared: Path, combo: Combo) -> Path:
         lambda dest: Renderer(template, dest)(combo.answers, name="project"),
     )
     return base / "project"
+
+
+def working_copy(project: Path, tmp_path: Path) -> Path:
+    """A copy of a shared render for tools to run in: ruff, mypy, pytest and the
+    CLI leave caches and bytecode behind, which a test reading the shared render's
+    files on another worker must not meet."""
+    return shutil.copytree(project, tmp_path / project.name)
 
 
 def _files(project: Path) -> list[Path]:
@@ -168,7 +176,7 @@ def _validate(schema: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize("combo", ALL, ids=lambda c: c.id)
-def test_render(combo: Combo, shared: Path) -> None:
+def test_render(combo: Combo, shared: Path, tmp_path: Path) -> None:
     project = rendered(shared, combo)
     files = _files(project)
 
@@ -189,7 +197,7 @@ def test_render(combo: Combo, shared: Path) -> None:
     _check_files_match_answers(combo, project)
     _check_delivery_files(combo, project)
     if combo.is_code:  # the others have the same Python and tool configuration
-        check_project(project)
+        check_project(working_copy(project, tmp_path))
 
 
 def _check_files_match_answers(combo: Combo, project: Path) -> None:
@@ -377,8 +385,8 @@ def runs_fault_tests(code: Combo) -> bool:
 @pytest.mark.parametrize(
     "code", CODE, ids=lambda c: c.id.removesuffix("-docker-github")
 )
-def test_generated_suite(code: Combo, shared: Path) -> None:
-    project = rendered(shared, code)
+def test_generated_suite(code: Combo, shared: Path, tmp_path: Path) -> None:
+    project = working_copy(rendered(shared, code), tmp_path)
     result = run_project_tests(project, faults=runs_fault_tests(code))
     assert re.search(r"\b\d+ passed\b", result.stdout), result.stdout[-2000:]
     assert " failed" not in result.stdout
@@ -386,9 +394,11 @@ def test_generated_suite(code: Combo, shared: Path) -> None:
 
 
 @pytest.mark.parametrize("code", [c for c in CODE if c.docker], ids=lambda c: c.id)
-def test_deploy_commands_exist_in_the_cli(code: Combo, shared: Path) -> None:
+def test_deploy_commands_exist_in_the_cli(
+    code: Combo, shared: Path, tmp_path: Path
+) -> None:
     """Every command compose and the manifests run is a command of the CLI."""
-    project = rendered(shared, code)
+    project = working_copy(rendered(shared, code), tmp_path)
     commands: set[str] = set()
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     for service in compose["services"].values():
