@@ -5,7 +5,8 @@ The options: database / external-API / file / blocking-library / CPU-bound
 concerns each present or absent, `docker` on or off, and `ci` one of three:
 2^5 x 2 x 3 = 192 renders. `docker` and `ci` change no Python file and no tool configuration
 (test_delivery_options_change_no_python proves it for every code combination), so
-each of the 32 code combinations is linted, type-checked and runs its suite once.
+each of the 32 code combinations is linted, type-checked and runs its suite once
+(the default one's suite runs in test_projects.py, installed as its README says).
 """
 
 from __future__ import annotations
@@ -343,12 +344,13 @@ def _check_scaled_object(path: Path) -> None:
     assert grace > 90, "longer than the default JOB_TIME_LIMIT"
 
 
-def _python_digest(project: Path) -> dict[str, str]:
-    """The files the checks and the tests read: Python, and their configuration."""
+def _digest(project: Path, *, python_only: bool = False) -> dict[str, str]:
+    """Each file's hash; with `python_only`, only the files the checks and the
+    tests read (Python, and their configuration)."""
     return {
         str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in _files(project)
-        if p.suffix == ".py" or p.name == "pyproject.toml"
+        if not python_only or p.suffix == ".py" or p.name == "pyproject.toml"
     }
 
 
@@ -357,7 +359,7 @@ def _python_digest(project: Path) -> dict[str, str]:
 )
 def test_delivery_options_change_no_python(code: Combo, shared: Path) -> None:
     digests = {
-        combo.id: _python_digest(rendered(shared, combo))
+        combo.id: _digest(rendered(shared, combo), python_only=True)
         for combo in ALL
         if combo.code == code
     }
@@ -382,8 +384,24 @@ def runs_fault_tests(code: Combo) -> bool:
     return all(kinds) or alone or not any(kinds)
 
 
+#: What copier's defaults render (test_the_defaults_render_a_matrix_combination).
+#: test_projects.py's test_installed_as_a_user_would runs this project's whole
+#: suite, fault tests included, the way its README says, so the matrix does not
+#: run that suite a second time.
+DEFAULT = Combo(db=True, http=True, files=False, blocking=False, cpu=True)
+
+
+def test_the_defaults_render_a_matrix_combination(shared: Path, tmp_path: Path) -> None:
+    template = _made_once(shared, "template", snapshot_template)
+    defaults = Renderer(template, tmp_path)(name="project")
+    matrix = rendered(shared, DEFAULT)
+    assert _digest(defaults) == _digest(matrix)
+
+
 @pytest.mark.parametrize(
-    "code", CODE, ids=lambda c: c.id.removesuffix("-docker-github")
+    "code",
+    [c for c in CODE if c != DEFAULT],
+    ids=lambda c: c.id.removesuffix("-docker-github"),
 )
 def test_generated_suite(code: Combo, shared: Path, tmp_path: Path) -> None:
     project = working_copy(rendered(shared, code), tmp_path)

@@ -70,7 +70,8 @@ def _readme_commands(readme: str, heading: str) -> list[str]:
 def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
     """A fresh virtual environment made by the README's own install command, then
     the README's own test and check commands: nothing from this repository's
-    environment leaks in."""
+    environment leaks in. This is the run of the default combination's whole
+    suite (test_matrix.py's DEFAULT), which the matrix does not repeat."""
     project = render(name="user")
     readme = (project / "README.md").read_text()
     install = _readme_commands(readme, "Getting started")[0]
