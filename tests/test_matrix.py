@@ -290,8 +290,8 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
 def _check_writable_mounts(combo: Combo, deploy: Path) -> None:
     """Every container runs on a read-only root filesystem, so each place the
     service writes must be a volume: /tmp (metrics of `serve --workers N` and of
-    the worker's pool) on an emptyDir, and the API's STORAGE_DIR on the claim the
-    same file defines, or uploads fail and the API is never ready."""
+    the worker's pool) on an emptyDir, and the API's STORAGE_DIR on a claim that
+    deploy/ defines, or uploads fail and the API is never ready."""
     docs = [
         d
         for m in sorted(deploy.glob("*.yaml"))
@@ -378,7 +378,7 @@ def runs_fault_tests(code: Combo) -> bool:
     every other kind present (all kinds) and with none (database alone, CPU alone,
     bare): 4 suites. The default project (database, external API, CPU), whose
     whole suite test_projects.py runs as the README says, is a fifth. The other
-    28 suites run every other test."""
+    27 suites of the matrix run every other test."""
     kinds = (code.db, code.http, code.files, code.blocking, code.cpu)
     alone = sum(kinds) == 1 and (code.db or code.cpu)
     return all(kinds) or alone or not any(kinds)
