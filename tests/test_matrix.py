@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -107,13 +108,17 @@ LEFTOVER_JINJA = re.compile(r"\{\{|\{%|\{#")
 
 
 @pytest.fixture(scope="session")
-def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A directory every pytest-xdist worker of this run shares: the run's base
-    temporary directory (each worker's own is inside it; pytest keeps the last
-    three runs'), so that each combination is rendered once per run, not once per
-    worker whose tests need it."""
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every pytest-xdist worker of this run shares, so that each
+    combination is rendered once per run, not once per worker whose tests need
+    it: the run's base temporary directory, which holds each local worker's own
+    (`popen-gwN`). Pytest does not remove it while the run is alive."""
     base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return base
+    assert base.name == f"popen-{worker}", f"not a local xdist worker: {base}"
+    return base.parent
 
 
 def _made_once(shared: Path, name: str, make: Callable[[Path], object]) -> Path:
@@ -288,10 +293,10 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
 
 
 def _check_writable_mounts(combo: Combo, deploy: Path) -> None:
-    """Every container runs on a read-only root filesystem, so each place the
-    service writes must be a volume: /tmp (metrics of `serve --workers N` and of
-    the worker's pool) on an emptyDir, and the API's STORAGE_DIR on a claim that
-    deploy/ defines, or uploads fail and the API is never ready."""
+    """Every Deployment's container runs on a read-only root filesystem, so each
+    place the service writes must be a volume: /tmp (metrics of `serve --workers
+    N` and of the worker's pool) on an emptyDir, and the API's STORAGE_DIR on a
+    claim that deploy/ defines, or uploads fail and the API is never ready."""
     docs = [
         d
         for m in sorted(deploy.glob("*.yaml"))
@@ -300,9 +305,12 @@ def _check_writable_mounts(combo: Combo, deploy: Path) -> None:
     claims = {
         d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"
     }
-    for doc in docs:
-        if doc["kind"] != "Deployment":
-            continue
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    commands = [
+        d["spec"]["template"]["spec"]["containers"][0]["args"][0] for d in deployments
+    ]
+    assert commands.count("serve") == 1, f"not one API Deployment: {commands}"
+    for doc in deployments:
         pod = doc["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
