@@ -155,9 +155,15 @@ def run_project_tests(
         ],
         project,
     )
-    summary = result.stdout.strip().splitlines()[-1]
-    assert "skipped" not in summary, result.stdout[-3000:]
+    assert_all_passed(result.stdout)
     return result
+
+
+def assert_all_passed(output: str) -> None:
+    """A pytest run's summary line says tests passed and none was skipped."""
+    summary = output.strip().splitlines()[-1]
+    assert " passed" in summary, output[-3000:]
+    assert "skipped" not in summary, output[-3000:]
 
 
 def answers_for(template: Path, answers: Mapping[str, Any]) -> dict[str, Any]:
