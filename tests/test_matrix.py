@@ -263,6 +263,11 @@ def _check_delivery_files(combo: Combo, project: Path) -> None:
     if not combo.docker:
         return
     _validate("vendor.compose-spec", compose)
+    readme = (project / "README.md").read_text()
+    for variable in set(re.findall(r"\$\{(\w+)", compose.read_text())):
+        assert f"`{variable}`" in readme or f"{variable}=" in readme, (
+            f"the README does not name {variable}, which compose.yaml reads"
+        )
     services = set(yaml.safe_load(compose.read_text())["services"])
     expected = {"api"} | ({"postgres", "migrate"} if combo.db else set())
     expected |= {"rabbitmq", "redis", "worker", "flower"} if combo.cpu else set()
