@@ -411,9 +411,22 @@ def test_the_defaults_render_a_matrix_combination(shared: Path, tmp_path: Path) 
     assert _digest(defaults) == _digest(matrix)
 
 
+def _suite_seconds(code: Combo) -> float:
+    """A rough figure for a suite's time in a 4-worker run (fitted to one run's
+    durations: 37 s bare, 225 s with every kind), used only to start the slowest
+    suites first."""
+    kinds = sum((code.db, code.http, code.files, code.blocking, code.cpu))
+    faults = 90 * code.cpu + 15 * code.db if runs_fault_tests(code) else 0
+    return 30 + 15 * kinds + faults
+
+
 @pytest.mark.parametrize(
     "code",
-    [c for c in CODE if c != DEFAULT],
+    [
+        pytest.param(c, marks=pytest.mark.slow(seconds=_suite_seconds(c)))
+        for c in CODE
+        if c != DEFAULT
+    ],
     ids=lambda c: c.id.removesuffix("-docker-github"),
 )
 def test_generated_suite(code: Combo, shared: Path, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from helpers import (
     BIN,
     Renderer,
@@ -29,6 +31,7 @@ WIDE_CPU = ["thumbnails", "pdf_reports", "image_similarity_embeddings", "all"]
 LONG_PACKAGE = "a_rather_long_package_name_for_x"
 
 
+@pytest.mark.slow(seconds=360)
 def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
     io = WIDE_DB + WIDE_HTTP + WIDE_FILES + WIDE_BLOCKING
     assert max(len(name) for name in io) == 28
@@ -68,6 +71,7 @@ def _readme_commands(readme: str, heading: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow(seconds=230)
 def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
     """A fresh virtual environment made by the README's own install command, then
     the README's own test and check commands: nothing from this repository's

@@ -180,6 +180,7 @@ def test_defaults_render_is_the_full_matrix_combination(render: Renderer) -> Non
     assert contents(defaults) == contents(full)
 
 
+@pytest.mark.slow(seconds=150)
 def test_every_question_through_data(render: Renderer) -> None:
     project = render(
         {
