@@ -21,13 +21,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first, slowest first, so that the run does not end with one
     worker still busy with a test of several minutes while the others are idle
-    (with the slowest started last, a run took 18:47, the last 135 s on one
-    worker). A worker's first two tests are handed to it at once: there, each
-    slow test is paired with a quick one rather than with another slow one."""
+    (collected last, the slowest used to start last). A worker's first two tests
+    are handed to it at once: there, each slow test is paired with a quick one
+    rather than with another slow one."""
 
     def seconds(item: pytest.Item) -> float:
         marker = item.get_closest_marker("slow")
-        return 0.0 if marker is None else float(marker.kwargs["seconds"])
+        return 0.0 if marker is None else float(marker.kwargs.get("seconds", 60))
 
     ordered = sorted(items, key=seconds, reverse=True)
     count = sum(1 for item in ordered if seconds(item) > 0)
