@@ -4,7 +4,6 @@ to."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -58,8 +57,7 @@ def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
     assert (project / "tests" / "test_benchmark.py").is_file()
     check_project(project)
     # The names are what this project tests; the matrix runs the fault tests.
-    result = run_project_tests(project, faults=False)
-    assert re.search(r"\b\d+ passed\b", result.stdout)
+    run_project_tests(project, faults=False)
 
 
 def _readme_commands(readme: str, heading: str) -> list[str]:

@@ -206,5 +206,4 @@ def test_every_question_through_data(render: Renderer) -> None:
     assert 'name = "billing-hub"' in (project / "pyproject.toml").read_text()
     check_project(project)
     # The answers are what this project tests; the matrix runs the fault tests.
-    result = run_project_tests(project, faults=False)
-    assert " passed" in result.stdout
+    run_project_tests(project, faults=False)
