@@ -50,9 +50,14 @@ class Combo:
     ci: str = "github"
 
     @property
+    def kinds(self) -> tuple[bool, bool, bool, bool, bool]:
+        """Which kinds of concern are present, in the order of the fields."""
+        return (self.db, self.http, self.files, self.blocking, self.cpu)
+
+    @property
     def code(self) -> Combo:
         """The combination with the delivery options at their defaults."""
-        return Combo(self.db, self.http, self.files, self.blocking, self.cpu)
+        return Combo(*self.kinds)
 
     @property
     def is_code(self) -> bool:
@@ -392,9 +397,8 @@ def runs_fault_tests(code: Combo) -> bool:
     bare): 4 suites. The default project (database, external API, CPU), whose
     whole suite test_projects.py runs as the README says, is a fifth. The other
     27 suites of the matrix run every other test."""
-    kinds = (code.db, code.http, code.files, code.blocking, code.cpu)
-    alone = sum(kinds) == 1 and (code.db or code.cpu)
-    return all(kinds) or alone or not any(kinds)
+    alone = sum(code.kinds) == 1 and (code.db or code.cpu)
+    return all(code.kinds) or alone or not any(code.kinds)
 
 
 #: What copier's defaults render (test_the_defaults_render_a_matrix_combination).
@@ -415,9 +419,8 @@ def _suite_seconds(code: Combo) -> float:
     """A rough figure for a suite's time in a 4-worker run (fitted to one run's
     durations: 37 s bare, 225 s with every kind), used only to start the slowest
     suites first."""
-    kinds = sum((code.db, code.http, code.files, code.blocking, code.cpu))
     faults = 90 * code.cpu + 15 * code.db if runs_fault_tests(code) else 0
-    return 30 + 15 * kinds + faults
+    return 30 + 15 * sum(code.kinds) + faults
 
 
 @pytest.mark.parametrize(
