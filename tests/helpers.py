@@ -129,7 +129,8 @@ def run(
 
 
 def check_project(project: Path) -> None:
-    """The generated project's own formatter, linter and type checker pass."""
+    """The project's formatter, linter and type checker pass, as its own
+    configuration sets them (a generated project, or this repository)."""
     run([str(BIN / "ruff"), "format", "--check", "."], project)
     run([str(BIN / "ruff"), "check", "."], project)
     run([str(BIN / "mypy")], project)

@@ -100,7 +100,10 @@ class Combo:
         }
 
 
-CODE = [Combo(*kinds) for kinds in itertools.product([True, False], repeat=5)]
+CODE = [
+    Combo(db, http, files, blocking, cpu)
+    for db, http, files, blocking, cpu in itertools.product([True, False], repeat=5)
+]
 ALL = [
     Combo(c.db, c.http, c.files, c.blocking, c.cpu, docker, ci)
     for c in CODE

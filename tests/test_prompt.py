@@ -14,7 +14,7 @@ from helpers import BIN
 CLEAR_LINE = "\x15"  # Ctrl-U: discard what the prompt holds before retyping
 
 
-def copier_at_the_prompt(template_dir: Path, out: Path) -> pexpect.spawn:
+def copier_at_the_prompt(template_dir: Path, out: Path) -> pexpect.spawn[str]:
     """`copier copy` in a pseudo-terminal, waiting for answers."""
     return pexpect.spawn(
         str(BIN / "copier"),

@@ -159,6 +159,12 @@ def test_generated_dependency_bounds_match_the_shared_environment(
         )
 
 
+def test_the_templates_own_code_passes_the_checks_projects_pass() -> None:
+    """The tests and hooks of this repository are held to what a generated
+    project is: ruff's formatter and linter, and strict mypy (pyproject.toml)."""
+    check_project(ROOT)
+
+
 def test_defaults_render_is_the_full_matrix_combination(render: Renderer) -> None:
     """`--defaults` gives exactly the matrix's db-http-cpu-docker-github project, whose
     checks and suite test_matrix.py runs; this proves the two are the same."""
