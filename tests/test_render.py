@@ -160,7 +160,7 @@ def test_generated_dependency_bounds_match_the_shared_environment(
 
 
 def test_the_templates_own_code_passes_the_checks_projects_pass() -> None:
-    """The tests and hooks of this repository are held to what a generated
+    """This repository's tests, hooks and benchmarks are held to what a generated
     project is: ruff's formatter and linter, and strict mypy (pyproject.toml)."""
     check_project(ROOT)
 
