@@ -80,6 +80,19 @@ class UnsupportedMediaTypeError(ProblemError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
+class RangeNotSatisfiableError(ProblemError):
+    """A `Range` none of whose ranges starts inside the file; `Content-Range`
+    gives the file's size, as RFC 9110 asks."""
+
+    status = HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"No range asked for starts inside the file ({size} bytes).",
+            headers={"content-range": f"bytes */{size}"},
+        )
+
+
 class BadGatewayError(ProblemError):
     """An upstream failed, answered badly, or could not be reached."""
 
