@@ -461,8 +461,11 @@ def test_deploy_commands_exist_in_the_cli(
         )[0]
     )
     assert commands >= {"serve"}
-    for command in sorted(commands):
-        result = run(
-            [sys.executable, "-m", "order_service", command, "--help"], project
-        )
-        assert "Usage" in result.stdout
+    # The CLI's own list of its commands, from one process (an import of the app
+    # takes seconds; the commands' help is tested in the project's own suite).
+    listing = (
+        "import typer; from order_service.cli import app; "
+        "print(*typer.main.get_command(app).commands)"
+    )
+    listed = run([sys.executable, "-c", listing], project).stdout.split()
+    assert commands <= set(listed), listed

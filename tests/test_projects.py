@@ -30,7 +30,7 @@ WIDE_CPU = ["thumbnails", "pdf_reports", "image_similarity_embeddings", "all"]
 LONG_PACKAGE = "a_rather_long_package_name_for_x"
 
 
-@pytest.mark.slow(seconds=360)
+@pytest.mark.slow(seconds=480)
 def test_a_wide_project_renders_and_passes(render: Renderer) -> None:
     io = WIDE_DB + WIDE_HTTP + WIDE_FILES + WIDE_BLOCKING
     assert max(len(name) for name in io) == 28
