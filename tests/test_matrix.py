@@ -233,6 +233,8 @@ def _check_files_match_answers(combo: Combo, project: Path) -> None:
     assert (package / "blocking.py").exists() == combo.blocking
     assert (package / "worker.py").exists() == combo.cpu
     assert (package / "jobs.py").exists() == combo.cpu
+    assert (package / "cli" / "database.py").exists() == combo.db
+    assert (package / "cli" / "worker.py").exists() == combo.cpu
     if not combo.cpu:
         assert not re.search(r"celery|REDIS_URL|redis://", code, re.IGNORECASE), (
             "Celery/Redis without a CPU concern"

@@ -66,13 +66,23 @@ def trace_app(app: FastAPI, provider: TracerProvider) -> None:
 
 
 @contextmanager
-def instrumented(instrumentor: BaseInstrumentor, **options: Any) -> Iterator[None]:
-    """A library instrumented while the block runs (an app's lifespan, say).
+def instrumented(
+    instrumentor: BaseInstrumentor,
+    tracer_provider: TracerProvider | None,
+    **options: Any,
+) -> Iterator[None]:
+    """A library instrumented while the block runs (a backend's life, say); with
+    no tracer provider (tracing is off), left alone.
 
     The project's dependencies name the library: the instrumentor need not look
     through the installed packages' metadata for it (blocking, on the loop).
     """
-    instrumentor.instrument(skip_dep_check=True, **options)
+    if tracer_provider is None:
+        yield
+        return
+    instrumentor.instrument(
+        skip_dep_check=True, tracer_provider=tracer_provider, **options
+    )
     try:
         yield
     finally:
