@@ -11,7 +11,9 @@ each of the 32 code combinations is linted, type-checked and runs its suite once
 
 from __future__ import annotations
 
+import ast
 import fcntl
+import graphlib
 import hashlib
 import itertools
 import os
@@ -211,7 +213,39 @@ def test_render(combo: Combo, shared: Path, tmp_path: Path) -> None:
     _check_files_match_answers(combo, project)
     _check_delivery_files(combo, project)
     if combo.is_code:  # the others have the same Python and tool configuration
+        _check_imports_form_no_cycle(project / "src" / "order_service")
         check_project(working_copy(project, tmp_path))
+
+
+def _check_imports_form_no_cycle(package: Path) -> None:
+    """No module of the package imports, directly or through others, one that
+    imports it: the layers (concerns, what a kind shares, the app and the CLI
+    over them) only ever import downwards."""
+    modules = {
+        ".".join(path.relative_to(package.parent).with_suffix("").parts).removesuffix(
+            ".__init__"
+        ): path
+        for path in package.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        imported = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                up = here.split(".")[: len(here.split(".")) - node.level + 1]
+                base = ".".join(up) if node.level else ""
+                module = ".".join(filter(None, [base, node.module]))
+                targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            imported.update(t for t in targets if t in modules and t != name)
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        pytest.fail(f"an import cycle: {' -> '.join(error.args[1])}", pytrace=False)
 
 
 def _check_files_match_answers(combo: Combo, project: Path) -> None:

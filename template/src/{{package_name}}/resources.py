@@ -9,8 +9,8 @@ shutdown; the `check` command opens them the same way.
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from opentelemetry.sdk.trace import TracerProvider
@@ -56,15 +56,14 @@ B = TypeVar("B", bound=Backend)
 class Resources:
     settings: Settings
     backends: tuple[Backend, ...] = ()
-    _by_kind: dict[type[Backend], Backend] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        by_kind = {type(backend): backend for backend in self.backends}
-        object.__setattr__(self, "_by_kind", by_kind)
 
     def get(self, kind: type[B]) -> B:
         """The open backend of `kind` (`resources.get(Database)`)."""
-        return cast("B", self._by_kind[kind])
+        for backend in self.backends:
+            if isinstance(backend, kind):
+                return backend
+        msg = f"this service has no {kind.__name__}"
+        raise LookupError(msg)
 
     @property
     def probes(self) -> list[Probe]:
