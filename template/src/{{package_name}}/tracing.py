@@ -8,6 +8,7 @@ of the API and of the workers go to Sentry. Unset, neither costs anything:
 nothing is instrumented, and neither the exporter nor Sentry's SDK is imported.
 """
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -93,14 +94,23 @@ def start_error_reports(settings: Settings) -> None:
     """Report unhandled errors to Sentry, when a DSN is configured.
 
     Sentry enables its integrations for the libraries in use (FastAPI and the
-    others) by itself.
+    others) by itself, with two exceptions. The API answers an unexpected error
+    itself (a problem 500, see errors.py), so Sentry learns of it from the
+    error logged: every ERROR log line is an event (sentry-sdk 2 did that by
+    default, 3 does not). And no event lists the installed packages: sentry-sdk
+    3 reads them from disk at the first event, on the event loop; `uv.lock`
+    says what is installed.
     """
     if settings.sentry_dsn is not None:
         import sentry_sdk
+        from sentry_sdk.integrations.logging import LoggingIntegration
+        from sentry_sdk.integrations.modules import ModulesIntegration
 
         # Errors only: with no sample rate set, Sentry traces nothing (traces
         # go to OpenTelemetry), and by default it sends no personal data.
         sentry_sdk.init(
             dsn=settings.sentry_dsn.get_secret_value(),
             environment=settings.environment,
+            integrations=[LoggingIntegration(event_level=logging.ERROR)],
+            disabled_integrations=[ModulesIntegration()],
         )
