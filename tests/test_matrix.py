@@ -476,7 +476,14 @@ def test_generated_suite(code: Combo, shared: Path, tmp_path: Path) -> None:
     run_project_tests(project, faults=runs_fault_tests(code))
 
 
-@pytest.mark.parametrize("code", [c for c in CODE if c.docker], ids=lambda c: c.id)
+#: The commands compose, the manifests and the CLI have depend on two kinds only:
+#: a database concern (`migrate`) and a CPU-bound one (`worker`); the CLI's parts
+#: are `cli/core.py`, `cli/database.py` and `cli/worker.py`. So the four ways
+#: those two come, each beside every other kind (the fullest manifests).
+COMMAND_SETS = [c for c in CODE if c.docker and c.http and c.files and c.blocking]
+
+
+@pytest.mark.parametrize("code", COMMAND_SETS, ids=lambda c: c.id)
 def test_deploy_commands_exist_in_the_cli(
     code: Combo, shared: Path, tmp_path: Path
 ) -> None:
