@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,18 +108,33 @@ def service_env(project: Path) -> dict[str, str]:
 
 
 def run(
-    args: list[str], project: Path, *, timeout: float = 600
+    args: list[str], project: Path, *, timeout: float = 1200
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command in `project`; fail the test with its output if it fails."""
-    result = subprocess.run(
+    """Run a command in `project`; fail the test with its output if it fails.
+
+    `timeout` only catches a hang: it is far above what a command takes on a busy
+    two-core machine. The command runs in a session of its own, so at the timeout
+    every process it started (a suite's Celery workers) is killed with it."""
+    with subprocess.Popen(
         args,
         cwd=project,
         env=service_env(project),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(
+                f"`{' '.join(args)}` did not end within {timeout:.0f} s in "
+                f"{project.name}:\n{stdout[-6000:]}\n{stderr[-4000:]}",
+                pytrace=False,
+            )
+    result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
     if result.returncode != 0:
         pytest.fail(
             f"`{' '.join(args)}` failed in {project.name} (exit {result.returncode}):\n"
@@ -136,7 +152,9 @@ def check_project(project: Path) -> None:
     run([str(BIN / "mypy")], project)
 
 
-def run_project_tests(project: Path, *, faults: bool = True) -> None:
+def run_project_tests(
+    project: Path, *, faults: bool = True, timeout: float = 1200
+) -> None:
     """The generated project's own test suite passes against real services, every
     test of it: a skipped test (no RabbitMQ server to restart, say) is a failure here.
     With `faults=False` the tests marked `faults` (servers stopped, stalled and
@@ -154,6 +172,7 @@ def run_project_tests(project: Path, *, faults: bool = True) -> None:
             *select,
         ],
         project,
+        timeout=timeout,
     )
     assert_all_passed(result.stdout)
 
