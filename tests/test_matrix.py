@@ -15,6 +15,7 @@ import ast
 import fcntl
 import graphlib
 import hashlib
+import importlib.util
 import itertools
 import os
 import re
@@ -233,9 +234,8 @@ def _check_imports_form_no_cycle(package: Path) -> None:
         imported = graph.setdefault(name, set())
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
-                up = here.split(".")[: len(here.split(".")) - node.level + 1]
-                base = ".".join(up) if node.level else ""
-                module = ".".join(filter(None, [base, node.module]))
+                relative = "." * node.level + (node.module or "")
+                module = importlib.util.resolve_name(relative, here)
                 targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
             elif isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
