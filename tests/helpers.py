@@ -108,9 +108,14 @@ def service_env(project: Path) -> dict[str, str]:
 
 
 def run(
-    args: list[str], project: Path, *, timeout: float = 1200
+    args: list[str],
+    project: Path,
+    *,
+    timeout: float = 1200,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command in `project`; fail the test with its output if it fails.
+    """Run a command in `project` (in `service_env(project)` unless `env` is
+    given); fail the test with its output if it fails.
 
     `timeout` only catches a hang: it is far above what a command takes on a busy
     two-core machine. The command runs in a session of its own, so at the timeout
@@ -118,7 +123,7 @@ def run(
     with subprocess.Popen(
         args,
         cwd=project,
-        env=service_env(project),
+        env=service_env(project) if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

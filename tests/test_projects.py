@@ -14,6 +14,7 @@ from helpers import (
     Renderer,
     assert_all_passed,
     check_project,
+    run,
     run_project_tests,
     service_env,
     without_this_environment,
@@ -88,17 +89,8 @@ def test_installed_as_a_user_would(render: Renderer, tmp_path: Path) -> None:
     env = without_this_environment(service_env(project))
     env["UV_PROJECT_ENVIRONMENT"] = str(project / ".venv")
     for command in [install, *checks]:
-        result = subprocess.run(
-            [str(BIN / "uv"), *command.split()[1:]],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert result.returncode == 0, (
-            f"`{command}` failed:\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}"
+        result = run(
+            [str(BIN / "uv"), *command.split()[1:]], project, timeout=900, env=env
         )
         if command == checks[0]:  # as in the matrix, a skipped test is a failure
             assert_all_passed(result.stdout)
