@@ -165,6 +165,40 @@ def test_the_templates_own_code_passes_the_checks_projects_pass() -> None:
     check_project(ROOT)
 
 
+#: A line that carries Jinja: a tag, an expression or a comment, opened or closed.
+JINJA = re.compile(r"\{\{|\{%|\{#|\}\}|%\}|#\}")
+
+
+def _template_files() -> dict[str, list[str]]:
+    """The lines of every file under template/ that git tracks, by path."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "template"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    return {
+        path: (ROOT / path).read_text(encoding="utf-8").splitlines()
+        for path in listed.split("\0")
+        if path
+    }
+
+
+def test_template_files_are_code_with_jinja_at_the_seams() -> None:
+    """At most 6 % of the template's lines carry Jinja (counted over every file,
+    Jinja only in `.jinja` ones), and a file with no Jinja is not a `.jinja` file."""
+    files = _template_files()
+    jinja = {
+        path: sum(1 for line in lines if JINJA.search(line))
+        for path, lines in files.items()
+        if path.endswith(".jinja")
+    }
+    assert [path for path, count in jinja.items() if count == 0] == []
+    share = sum(jinja.values()) / sum(len(lines) for lines in files.values())
+    assert share <= 0.06, f"{share:.2%} of the template's lines carry Jinja"
+
+
 def test_defaults_render_is_the_full_matrix_combination(render: Renderer) -> None:
     """`--defaults` gives exactly the matrix's db-http-cpu-docker-github project, whose
     checks and suite test_matrix.py runs; this proves the two are the same."""
